@@ -1,0 +1,3 @@
+from fidelo.cli import main
+
+main()

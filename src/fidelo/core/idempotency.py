@@ -1,0 +1,110 @@
+"""Idempotent execution of a state-changing operation.
+
+The operation and the idempotency record are written in the same transaction, the record
+last: if two requests with one key race, the second one's insert (or an earlier insert on
+another unique index) fails once the first commits, its work is rolled back, and it replays
+the first response. No read happens before the work, which keeps the hot path short.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from django.db import IntegrityError
+
+from fidelo.core.db import write_transaction
+from fidelo.core.errors import Conflict, DomainError, IdempotencyKeyReused, ValidationFailed
+from fidelo.core.models import IdempotencyRecord
+
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+def fingerprint(operation: str, payload: Any) -> str:
+    canonical = json.dumps([operation, payload], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def validate_key(key: str | None) -> str:
+    if key is None or not key.strip():
+        raise ValidationFailed("An Idempotency-Key header is required on this request", code="idempotency_key_required")
+    key = key.strip()
+    if len(key) > MAX_KEY_LENGTH:
+        raise ValidationFailed(f"Idempotency-Key is longer than {MAX_KEY_LENGTH} characters", code="idempotency_key_invalid")
+    return key
+
+
+class _Rejected(Exception):
+    def __init__(self, error: DomainError):
+        self.error = error
+
+
+def run_idempotent(
+    *,
+    organization_id: int,
+    key: str,
+    operation: str,
+    payload: Any,
+    execute: Callable[[], tuple[int, dict[str, Any]]],
+    duplicate: Callable[[], DomainError] | None = None,
+) -> Outcome:
+    """Run `execute` once per (organization, key); return its (status, body) or the stored one.
+
+    `execute` runs inside the write transaction and returns the response to store. A
+    DomainError it raises rolls its work back and is stored as the response. `duplicate`
+    builds the error for a unique-index clash that is not this key's (e.g. a purchase
+    external id already recorded under another key).
+    """
+    digest = fingerprint(operation, payload)
+    try:
+        with write_transaction():
+            try:
+                status, body = execute()
+            except DomainError as error:
+                raise _Rejected(error) from error
+            IdempotencyRecord.objects.create(
+                organization_id=organization_id,
+                key=key,
+                operation=operation,
+                fingerprint=digest,
+                status_code=status,
+                response=body,
+            )
+            return Outcome(status, body)
+    except _Rejected as rejected:
+        problem = rejected.error.as_problem()
+        try:
+            with write_transaction():
+                IdempotencyRecord.objects.create(
+                    organization_id=organization_id,
+                    key=key,
+                    operation=operation,
+                    fingerprint=digest,
+                    status_code=rejected.error.status,
+                    response=problem,
+                )
+        except IntegrityError:
+            return _replay(organization_id, key, digest, duplicate)
+        return Outcome(rejected.error.status, problem)
+    except IntegrityError:
+        return _replay(organization_id, key, digest, duplicate)
+
+
+def _replay(organization_id: int, key: str, digest: str, duplicate: Callable[[], DomainError] | None) -> Outcome:
+    record = IdempotencyRecord.objects.filter(organization_id=organization_id, key=key).first()
+    if record is None:
+        error = duplicate() if duplicate else Conflict("This request clashes with an existing record", code="duplicate")
+        return Outcome(error.status, error.as_problem())
+    if record.fingerprint != digest:
+        error = IdempotencyKeyReused(
+            "This Idempotency-Key was already used for a different request", idempotency_key=key
+        )
+        return Outcome(error.status, error.as_problem())
+    return Outcome(record.status_code, record.response, replayed=True)

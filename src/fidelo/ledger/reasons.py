@@ -1,0 +1,42 @@
+"""Why an entry happened, in words a member can read (French and English).
+
+Transfers store a reason code and its parameters; the text is rendered in the reader's
+language when the history is read, so a member sees their own language.
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+from fidelo.core.money import format_money
+
+REASONS = {
+    "purchase": _("Purchase of %(amount)s at %(store)s"),
+    "purchase_online": _("Online purchase of %(amount)s"),
+    "purchase_pending": _("Purchase of %(amount)s at %(store)s (pending until %(available_on)s, the return period)"),
+    "release": _("Points from your purchase of %(earned_on)s are now available"),
+    "refund": _("Refund of %(amount)s on your purchase of %(earned_on)s"),
+    "redemption": _("Redeemed: %(label)s"),
+    "expiry": _("Points earned on %(earned_on)s expired"),
+    "adjustment": _("Adjustment by %(actor)s: %(note)s"),
+    "transfer_out": _("Transfer to %(name)s"),
+    "transfer_in": _("Transfer from %(name)s"),
+    "restore": _("Points given back: %(label)s"),
+    "bonus": _("Bonus: %(label)s"),
+}
+
+
+def render_reason(code: str, params: dict, note: str = "") -> str:
+    template = REASONS.get(code)
+    if template is None:
+        return note or code
+    values = {"note": note, **params}
+    if "amount_minor" in params:
+        values["amount"] = format_money(int(params["amount_minor"]), params.get("currency", "EUR"))
+    try:
+        return str(template) % _Defaulting(values)
+    except (TypeError, ValueError):
+        return note or code
+
+
+class _Defaulting(dict):
+    def __missing__(self, key: str) -> str:
+        return "?"

@@ -1,0 +1,282 @@
+"""Record purchases (earning at the base rate) and refunds (taking points back)."""
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.db.models import F
+
+from fidelo.core.actors import Actor
+from fidelo.core.clock import now, require_aware
+from fidelo.core.db import write_transaction
+from fidelo.core.money import MAX_MINOR
+from fidelo.ledger.models import Lot, TransferKind
+from fidelo.ledger.services import Why, points_earn, points_reverse_lot, program_unit
+from fidelo.members.models import Member
+from fidelo.purchases.earning import allocate, proportional_to_date, units_for
+from fidelo.purchases.errors import (
+    CurrencyMismatch,
+    InvalidPurchase,
+    InvalidRefund,
+    PurchaseNotFound,
+    RefundExceedsPurchase,
+)
+from fidelo.purchases.models import Purchase, PurchaseLine, Refund, SalesChannel
+from fidelo.tenancy.models import Program, Store
+
+MAX_LINES = 500
+MAX_QUANTITY = 1_000_000
+FUTURE_TOLERANCE = dt.timedelta(minutes=10)  # tills with a slightly fast clock
+
+
+@dataclass(frozen=True)
+class LineInput:
+    quantity: int
+    unit_price_minor: int
+    sku: str = ""
+    name: str = ""
+    category: str = ""
+    brand: str = ""
+    discount_minor: int = 0
+
+    @property
+    def amount_minor(self) -> int:
+        return self.quantity * self.unit_price_minor - self.discount_minor
+
+
+@dataclass(frozen=True)
+class RefundLineInput:
+    quantity: int
+    position: int | None = None
+    sku: str = ""
+
+
+@dataclass
+class PurchaseResult:
+    purchase: Purchase
+    pending: bool
+    available_at: dt.datetime | None
+    lines: list[PurchaseLine] = field(default_factory=list)
+
+
+def _check_purchase(*, program: Program, store: Store | None, external_id: str, occurred_at: dt.datetime, total_minor: int,
+                    currency: str, channel: str, lines: list[LineInput]) -> None:
+    if not external_id or len(external_id) > 120:
+        raise InvalidPurchase("external_id is required (at most 120 characters)", field="external_id")
+    require_aware(occurred_at)
+    if occurred_at > now() + FUTURE_TOLERANCE:
+        raise InvalidPurchase("occurred_at is in the future", code="occurred_in_future", field="occurred_at")
+    if currency.upper() != program.organization.currency:
+        raise CurrencyMismatch(
+            f"This program uses {program.organization.currency}, not {currency}", expected=program.organization.currency
+        )
+    if not isinstance(total_minor, int) or total_minor < 0 or total_minor > MAX_MINOR:
+        raise InvalidPurchase(f"total must be between 0 and {MAX_MINOR} (minor units)", code="invalid_amount", field="total_minor")
+    if channel not in SalesChannel.values:
+        raise InvalidPurchase(f"channel must be one of {', '.join(SalesChannel.values)}", field="channel")
+    if store is not None and store.organization_id != program.organization_id:
+        raise InvalidPurchase("The store belongs to another organization", field="store")
+    if len(lines) > MAX_LINES:
+        raise InvalidPurchase(f"At most {MAX_LINES} lines", code="too_many_lines", field="lines")
+    for index, line in enumerate(lines, start=1):
+        if not 0 < line.quantity <= MAX_QUANTITY:
+            raise InvalidPurchase(f"Line {index}: quantity must be between 1 and {MAX_QUANTITY}", code="invalid_line", line=index)
+        if not 0 <= line.unit_price_minor <= MAX_MINOR:
+            raise InvalidPurchase(f"Line {index}: unit price must be between 0 and {MAX_MINOR}", code="invalid_line", line=index)
+        if not 0 <= line.discount_minor <= line.quantity * line.unit_price_minor:
+            raise InvalidPurchase(f"Line {index}: the discount exceeds the line", code="invalid_line", line=index)
+    if lines and sum(line.amount_minor for line in lines) != total_minor:
+        raise InvalidPurchase(
+            "The lines do not add up to the total (include shipping or fees as lines)", code="lines_total_mismatch",
+            lines_total=sum(line.amount_minor for line in lines), total_minor=total_minor,
+        )
+
+
+def purchase_record(
+    *,
+    program: Program,
+    member: Member,
+    store: Store | None,
+    external_id: str,
+    occurred_at: dt.datetime,
+    total_minor: int,
+    currency: str,
+    channel: str = SalesChannel.OFFLINE,
+    lines: list[LineInput] | None = None,
+    actor: Actor | None = None,
+) -> PurchaseResult:
+    """Record a purchase and credit its points at the base rate (pending during the return window).
+
+    Runs in the caller's write transaction if there is one (the API wraps it with the
+    idempotency record), else in its own.
+    """
+    lines = lines or []
+    _check_purchase(program=program, store=store, external_id=external_id, occurred_at=occurred_at, total_minor=total_minor,
+                    currency=currency, channel=channel, lines=lines)
+    points = units_for(total_minor, earn_units=program.earn_units, earn_per_minor=program.earn_per_minor, rounding=program.rounding)
+    with write_transaction():
+        purchase = Purchase.objects.create(
+            organization_id=member.organization_id, member=member, store=store, external_id=external_id, channel=channel,
+            occurred_at=occurred_at, currency=program.organization.currency, total_minor=total_minor, points_earned=points,
+            has_lines=bool(lines), created_at=now(),
+        )
+        earned = None
+        if points > 0:
+            why = Why(
+                reason="purchase_online" if channel == SalesChannel.ONLINE else "purchase",
+                params={"amount_minor": total_minor, "currency": program.organization.currency, "store": store.name if store else ""},
+                source_type="purchase",
+                source_id=purchase.pk,
+                actor=str(actor) if actor else "",
+            )
+            earned = points_earn(program=program, member=member, amount=points, why=why, occurred_at=occurred_at)
+        line_rows = []
+        if lines:
+            shares = allocate(points, [line.amount_minor for line in lines])
+            line_rows = PurchaseLine.objects.bulk_create(
+                PurchaseLine(
+                    purchase=purchase, position=index, sku=line.sku, name=line.name, category=line.category, brand=line.brand,
+                    quantity=line.quantity, unit_price_minor=line.unit_price_minor, discount_minor=line.discount_minor,
+                    amount_minor=line.amount_minor, points_earned=share,
+                )
+                for index, (line, share) in enumerate(zip(lines, shares), start=1)
+            )
+    return PurchaseResult(
+        purchase=purchase,
+        pending=bool(earned and earned.pending),
+        available_at=earned.lot.available_at if earned else None,
+        lines=line_rows,
+    )
+
+
+@dataclass
+class RefundResult:
+    refund: Refund
+    purchase: Purchase
+
+
+def access_purchase(organization_id: int, external_id: str) -> Purchase:
+    purchase = Purchase.objects.select_related("member").filter(organization_id=organization_id, external_id=external_id).first()
+    if purchase is None:
+        raise PurchaseNotFound(f"No purchase with external id {external_id!r}", external_id=external_id)
+    return purchase
+
+
+def purchase_lot(purchase: Purchase) -> Lot | None:
+    """The lot the purchase's points went into (found through its earn transfer)."""
+    return (
+        Lot.objects.select_related("member")
+        .filter(transfer__source_type="purchase", transfer__source_id=purchase.pk, transfer__kind=TransferKind.EARN)
+        .first()
+    )
+
+
+def purchase_refund(
+    *,
+    program: Program,
+    purchase: Purchase,
+    external_id: str,
+    amount_minor: int | None = None,
+    lines: list[RefundLineInput] | None = None,
+    currency: str | None = None,
+    occurred_at: dt.datetime | None = None,
+    actor: Actor | None = None,
+) -> RefundResult:
+    """Refund all or part of a purchase and take back the points it earned, proportionally.
+
+    By lines (when the purchase has lines): each line gives back its own share of points
+    for the quantity returned. By amount: the purchase's points in proportion to the amount.
+    Neither: the whole remaining amount. Cumulative shares are rounded down, so a partial
+    refund never takes more than its share and a full refund takes back exactly all.
+    """
+    if not external_id or len(external_id) > 120:
+        raise InvalidRefund("external_id is required (at most 120 characters)", field="external_id")
+    if currency is not None and currency.upper() != purchase.currency:
+        raise CurrencyMismatch(f"The purchase was in {purchase.currency}, not {currency}", expected=purchase.currency)
+    if amount_minor is not None and lines:
+        raise InvalidRefund("Refund either by amount or by lines, not both", code="refund_amount_and_lines")
+    occurred_at = require_aware(occurred_at) if occurred_at else now()
+    if occurred_at > now() + FUTURE_TOLERANCE:
+        raise InvalidRefund("occurred_at is in the future", code="occurred_in_future", field="occurred_at")
+    with write_transaction():
+        purchase = Purchase.objects.select_for_update().select_related("member").get(pk=purchase.pk)
+        left = purchase.total_minor - purchase.refunded_minor
+        if lines:
+            refund_minor, points_back, line_updates = _refund_by_lines(purchase, lines)
+        else:
+            refund_minor = left if amount_minor is None else amount_minor
+            if not isinstance(refund_minor, int) or refund_minor <= 0:
+                if amount_minor is None:
+                    raise RefundExceedsPurchase("This purchase is already fully refunded", refundable_minor=0)
+                raise InvalidRefund("The refund amount must be positive", code="invalid_amount", field="amount_minor")
+            if refund_minor > left:
+                raise RefundExceedsPurchase(f"At most {left} can still be refunded", refundable_minor=left)
+            target = proportional_to_date(purchase.points_earned, purchase.refunded_minor + refund_minor, purchase.total_minor)
+            points_back = max(0, target - purchase.points_reversed)
+            line_updates = []
+        points_back = min(points_back, purchase.points_earned - purchase.points_reversed)
+        reversed_points = forgiven = 0
+        lot = purchase_lot(purchase) if points_back else None
+        if lot is not None:
+            reversal = points_reverse_lot(
+                program=program, lot=lot, amount=points_back, occurred_at=occurred_at,
+                why=Why(
+                    reason="refund",
+                    params={"amount_minor": refund_minor, "currency": purchase.currency, "earned_on": purchase.occurred_at.date().isoformat()},
+                    source_type="purchase", source_id=purchase.pk, actor=str(actor) if actor else "",
+                ),
+            )
+            reversed_points, forgiven = reversal.reversed, reversal.forgiven
+        refund = Refund.objects.create(
+            organization_id=purchase.organization_id, purchase=purchase, external_id=external_id, amount_minor=refund_minor,
+            points_reversed=reversed_points, points_forgiven=forgiven,
+            lines=[{"position": pos, "quantity": qty} for pos, qty, _ in line_updates], occurred_at=occurred_at, created_at=now(),
+        )
+        for position, quantity, line_points in line_updates:
+            PurchaseLine.objects.filter(purchase=purchase, position=position).update(
+                refunded_quantity=F("refunded_quantity") + quantity, points_reversed=F("points_reversed") + line_points
+            )
+        # points_reversed counts what was claimed back, including what the stop-at-zero
+        # policy forgave, so the same points are never claimed twice.
+        Purchase.objects.filter(pk=purchase.pk).update(
+            refunded_minor=F("refunded_minor") + refund_minor, points_reversed=F("points_reversed") + points_back
+        )
+        purchase.refresh_from_db()
+    return RefundResult(refund=refund, purchase=purchase)
+
+
+def _refund_by_lines(purchase: Purchase, requested: list[RefundLineInput]) -> tuple[int, int, list[tuple[int, int, int]]]:
+    if not purchase.has_lines:
+        raise InvalidRefund("This purchase was recorded without lines; refund it by amount", code="purchase_has_no_lines")
+    by_position = {line.position: line for line in purchase.lines.all()}
+    wanted: dict[int, int] = {}
+    for item in requested:
+        if not isinstance(item.quantity, int) or item.quantity <= 0:
+            raise InvalidRefund("Each refunded line needs a positive quantity", code="invalid_line")
+        if item.position is not None:
+            line = by_position.get(item.position)
+        else:
+            matches = [line for line in by_position.values() if item.sku and line.sku == item.sku]
+            if len(matches) > 1:
+                raise InvalidRefund(f"Several lines have SKU {item.sku!r}; give the line position", code="ambiguous_line", sku=item.sku)
+            line = matches[0] if matches else None
+        if line is None:
+            raise InvalidRefund(f"No such line in this purchase: {item.position or item.sku!r}", code="unknown_line")
+        wanted[line.position] = wanted.get(line.position, 0) + item.quantity
+    refund_minor = points_back = 0
+    updates = []
+    for position, quantity in sorted(wanted.items()):
+        line = by_position[position]
+        before, after = line.refunded_quantity, line.refunded_quantity + quantity
+        if after > line.quantity:
+            raise RefundExceedsPurchase(
+                f"Line {position}: only {line.quantity - before} left to refund", line=position, refundable_quantity=line.quantity - before
+            )
+        refund_minor += proportional_to_date(line.amount_minor, after, line.quantity) - proportional_to_date(line.amount_minor, before, line.quantity)
+        line_points = proportional_to_date(line.points_earned, after, line.quantity) - proportional_to_date(line.points_earned, before, line.quantity)
+        points_back += line_points
+        updates.append((position, quantity, line_points))
+    if refund_minor <= 0:
+        raise InvalidRefund("These lines are worth nothing to refund", code="nothing_to_refund")
+    if refund_minor > purchase.total_minor - purchase.refunded_minor:
+        raise RefundExceedsPurchase("The refund exceeds what is left of the purchase", refundable_minor=purchase.total_minor - purchase.refunded_minor)
+    return refund_minor, points_back, updates
