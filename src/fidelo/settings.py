@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "fidelo.ledger",
     "fidelo.purchases",
     "fidelo.demo",
+    "fidelo.ops",
 ]
 
 MIDDLEWARE = [

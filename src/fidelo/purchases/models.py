@@ -79,3 +79,18 @@ class Refund(models.Model):
             models.UniqueConstraint(fields=["organization", "external_id"], name="refund_external_id_unique_per_org"),
             models.CheckConstraint(condition=Q(amount_minor__gt=0), name="refund_amount_positive"),
         ]
+
+
+class Visit(models.Model):
+    """A check-in (a gym entry, a salon appointment): earns nothing at the base rate; rules may reward it."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="visits")
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    external_id = models.CharField(max_length=120)
+    occurred_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "external_id"], name="visit_external_id_unique_per_org")]
+        indexes = [models.Index(fields=["member", "-occurred_at"], name="visit_member_idx")]

@@ -20,7 +20,7 @@ from fidelo.purchases.errors import (
     PurchaseNotFound,
     RefundExceedsPurchase,
 )
-from fidelo.purchases.models import Purchase, PurchaseLine, Refund, SalesChannel
+from fidelo.purchases.models import Purchase, PurchaseLine, Refund, SalesChannel, Visit
 from fidelo.tenancy.models import Program, Store
 
 MAX_LINES = 500
@@ -280,3 +280,18 @@ def _refund_by_lines(purchase: Purchase, requested: list[RefundLineInput]) -> tu
     if refund_minor > purchase.total_minor - purchase.refunded_minor:
         raise RefundExceedsPurchase("The refund exceeds what is left of the purchase", refundable_minor=purchase.total_minor - purchase.refunded_minor)
     return refund_minor, points_back, updates
+
+
+def visit_record(*, member: Member, store: Store | None, external_id: str, occurred_at: dt.datetime) -> Visit:
+    """Record a check-in. The base rate awards nothing for it; earning rules (a later issue) may."""
+    if not external_id or len(external_id) > 120:
+        raise InvalidPurchase("external_id is required (at most 120 characters)", field="external_id")
+    require_aware(occurred_at)
+    if occurred_at > now() + FUTURE_TOLERANCE:
+        raise InvalidPurchase("occurred_at is in the future", code="occurred_in_future", field="occurred_at")
+    if store is not None and store.organization_id != member.organization_id:
+        raise InvalidPurchase("The store belongs to another organization", field="store")
+    with write_transaction():
+        return Visit.objects.create(
+            organization_id=member.organization_id, member=member, store=store, external_id=external_id, occurred_at=occurred_at, created_at=now()
+        )

@@ -1,0 +1,34 @@
+"""Idempotent POSTs: the Idempotency-Key header (or an external id) and the stored response."""
+
+from typing import Any, Callable
+
+from django.http import HttpRequest, HttpResponse
+
+from fidelo.api.v1.auth import context
+from fidelo.api.v1.problems import json_response
+from fidelo.core.errors import DomainError
+from fidelo.core.idempotency import run_idempotent, validate_key
+
+
+def idempotency_key(request: HttpRequest, fallback: str | None = None) -> str:
+    header = request.headers.get("Idempotency-Key")
+    if header is None and fallback:
+        return validate_key(fallback)
+    return validate_key(header)
+
+
+def idempotent_post(
+    request: HttpRequest,
+    *,
+    operation: str,
+    payload: Any,
+    execute: Callable[[], tuple[int, dict]],
+    key_fallback: str | None = None,
+    duplicate: Callable[[], DomainError] | None = None,
+) -> HttpResponse:
+    key = idempotency_key(request, key_fallback)
+    outcome = run_idempotent(
+        organization_id=context(request).organization.id, key=key, operation=operation, payload=payload, execute=execute, duplicate=duplicate
+    )
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+    return json_response(outcome.body, outcome.status, headers)

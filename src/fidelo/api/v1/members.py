@@ -1,0 +1,141 @@
+"""Members: enroll, get, search, look up; balance, history, card QR code, adjustments."""
+
+import segno
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from ninja import Query, Router
+
+from fidelo.api.v1.auth import actor_of, context
+from fidelo.api.v1.idempotency import idempotent_post
+from fidelo.api.v1.problems import json_response
+from fidelo.api.v1.schemas import (
+    AdjustmentIn,
+    BalanceOut,
+    EntryOut,
+    HistoryOut,
+    MemberIn,
+    MemberListOut,
+    MemberOut,
+    MemberRef,
+)
+from fidelo.ledger.selectors import decode_cursor, encode_cursor, member_balance, member_history
+from fidelo.ledger.services import points_adjust, program_unit
+from fidelo.members.models import Member
+from fidelo.members.selectors import access_member, current_consents, member_lookup, member_search
+from fidelo.members.services import member_enroll
+from fidelo.tenancy.models import Organization
+from fidelo.tenancy.selectors import program_for, store_by_code
+
+router = Router(tags=["members"])
+
+
+def resolve_member(organization: Organization, ref: MemberRef) -> Member:
+    return member_lookup(organization, member_id=ref.id, card=ref.card, email=ref.email, phone=ref.phone, external_id=ref.external_id)
+
+
+def member_body(member: Member, consents: dict | None = None) -> dict:
+    return MemberOut(
+        id=member.id,
+        card_number=member.card_number,
+        external_id=member.external_id,
+        first_name=member.first_name,
+        last_name=member.last_name,
+        email=member.email,
+        phone=member.phone,
+        birthday=member.birthday,
+        locale=member.locale,
+        status=member.status,
+        enrolled_at=member.enrolled_at,
+        enrolled_store=member.enrolled_store.code if member.enrolled_store_id else None,
+        consents=consents if consents is not None else current_consents(member),
+        card_qr_url=reverse("api-v1:member_card_qr", kwargs={"member_id": member.id}),
+    ).model_dump(mode="json")
+
+
+@router.post("", response={201: MemberOut}, summary="Enroll a member")
+def enroll(request: HttpRequest, body: MemberIn) -> HttpResponse:
+    ctx = context(request)
+
+    def execute() -> tuple[int, dict]:
+        store = store_by_code(ctx.organization.id, body.store) if body.store else None
+        member = member_enroll(
+            organization=ctx.organization, actor=actor_of(request), first_name=body.first_name, last_name=body.last_name,
+            email=body.email, phone=body.phone, birthday=body.birthday, locale=body.locale, store=store, channel="api",
+            external_id=body.external_id, consents={k: v for k, v in body.consents.model_dump().items() if v is not None},
+            consent_source=f"api:{store.code}" if store else "api",
+        )
+        return 201, member_body(member)
+
+    return idempotent_post(request, operation="member.enroll", payload=body.model_dump(mode="json"), execute=execute)
+
+
+@router.get("", response=MemberListOut, summary="Search members by name, email, phone or card")
+def search(request: HttpRequest, q: str = "", cursor: str | None = None, limit: int = Query(50, ge=1, le=200)) -> dict:
+    ctx = context(request)
+    members = member_search(ctx.organization.id, q[:200]).select_related("enrolled_store")
+    before = decode_cursor(cursor)
+    if before is not None:
+        members = members.filter(id__lt=before)
+    rows = list(members[: limit + 1])
+    return {
+        "items": [member_body(m) for m in rows[:limit]],
+        "next_cursor": encode_cursor(rows[limit - 1].id) if len(rows) > limit else None,
+    }
+
+
+@router.get("/lookup", response=MemberOut, summary="Find a member by card, email, phone or external id")
+def lookup(request: HttpRequest, card: str | None = None, email: str | None = None, phone: str | None = None, external_id: str | None = None) -> dict:
+    return member_body(member_lookup(context(request).organization, card=card, email=email, phone=phone, external_id=external_id))
+
+
+@router.get("/{member_id}", response=MemberOut, summary="Get a member")
+def get_member(request: HttpRequest, member_id: int) -> dict:
+    return member_body(access_member(context(request).organization.id, member_id))
+
+
+@router.get("/{member_id}/balance", response=BalanceOut, summary="Available, pending and soon-expiring points")
+def balance(request: HttpRequest, member_id: int) -> dict:
+    ctx = context(request)
+    member = access_member(ctx.organization.id, member_id)
+    result = member_balance(member, program_unit(program_for(ctx.organization.id)))
+    return {
+        "member_id": member.id, "unit": result.unit, "available": result.available, "pending": result.pending,
+        "expiring_within_30_days": result.expiring_soon, "next_expiry": result.next_expiry,
+    }
+
+
+@router.get("/{member_id}/history", response=HistoryOut, summary="Ledger entries with their reasons, newest first")
+def history(request: HttpRequest, member_id: int, cursor: str | None = None, limit: int = Query(50, ge=1, le=200)) -> dict:
+    member = access_member(context(request).organization.id, member_id)
+    page = member_history(member, cursor=cursor, limit=limit)
+    return {
+        "items": [
+            {
+                "id": e.id, "occurred_at": e.occurred_at, "kind": e.kind, "points": e.available_change, "pending_points": e.pending_change,
+                "reason": e.reason, "reason_code": e.reason_code, "source_type": e.source_type, "source_id": e.source_id,
+            }
+            for e in page.entries
+        ],
+        "next_cursor": page.next_cursor,
+    }
+
+
+@router.get("/{member_id}/card.svg", url_name="member_card_qr", summary="The member card's QR code (SVG)")
+def card_qr(request: HttpRequest, member_id: int) -> HttpResponse:
+    member = access_member(context(request).organization.id, member_id)
+    qr = segno.make(member.card_number, error="m")
+    return HttpResponse(qr.svg_inline(scale=6), content_type="image/svg+xml")
+
+
+@router.post("/{member_id}/adjustments", response={201: EntryOut}, summary="Adjust points by hand, with a reason")
+def adjust(request: HttpRequest, member_id: int, body: AdjustmentIn) -> HttpResponse:
+    ctx = context(request)
+
+    def execute() -> tuple[int, dict]:
+        member = access_member(ctx.organization.id, member_id)
+        transfer = points_adjust(
+            program=program_for(ctx.organization.id), member=member, delta=body.points, note=body.reason, actor=actor_of(request)
+        )
+        return 201, EntryOut(id=transfer.id, member_id=member.id, points=body.points, kind=transfer.kind, occurred_at=transfer.occurred_at).model_dump(mode="json")
+
+    return idempotent_post(request, operation="member.adjust", payload={"member": member_id, **body.model_dump(mode="json")}, execute=execute)

@@ -1,0 +1,130 @@
+"""POST /purchases (earn at the base rate), POST /purchases/{external_id}/refunds, GET a purchase."""
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Router
+
+from fidelo.api.v1.auth import actor_of, context
+from fidelo.api.v1.idempotency import idempotent_post
+from fidelo.api.v1.members import resolve_member
+from fidelo.api.v1.problems import json_response
+from fidelo.api.v1.schemas import PurchaseIn, PurchaseOut, RefundIn, RefundOut
+from fidelo.purchases.errors import DuplicatePurchase, DuplicateRefund
+from fidelo.purchases.models import Purchase, PurchaseLine
+from fidelo.purchases.services import LineInput, RefundLineInput, access_purchase, purchase_record, purchase_refund
+from fidelo.tenancy.errors import StoreNotAllowed
+from fidelo.tenancy.models import Store
+from fidelo.tenancy.selectors import KeyContext, program_for, store_by_code
+
+router = Router(tags=["purchases"])
+
+
+def store_for(ctx: KeyContext, code: str | None) -> Store | None:
+    if code is None:
+        if ctx.store_id is None:
+            return None
+        from fidelo.tenancy.selectors import access_store
+
+        return access_store(ctx.organization.id, ctx.store_id)
+    store = store_by_code(ctx.organization.id, code)
+    if ctx.store_id is not None and store.id != ctx.store_id:
+        raise StoreNotAllowed()
+    return store
+
+
+def purchase_body(purchase: Purchase, lines: list[PurchaseLine], store: Store | None, *, pending: bool | None = None, available_at=None) -> dict:
+    status = "none" if purchase.points_earned == 0 else ("pending" if pending else "available")
+    return PurchaseOut(
+        id=purchase.id,
+        external_id=purchase.external_id,
+        member_id=purchase.member_id,
+        store=store.code if store else None,
+        channel=purchase.channel,
+        occurred_at=purchase.occurred_at,
+        total_cents=purchase.total_minor,
+        refunded_cents=purchase.refunded_minor,
+        currency=purchase.currency,
+        points={"earned": purchase.points_earned, "status": status, "available_at": available_at},
+        points_reversed=purchase.points_reversed,
+        lines=[
+            {"position": line.position, "sku": line.sku, "quantity": line.quantity, "amount_cents": line.amount_minor, "points": line.points_earned}
+            for line in lines
+        ],
+    ).model_dump(mode="json")
+
+
+@router.post("", response={201: PurchaseOut}, summary="Record a purchase and award its points")
+def create_purchase(request: HttpRequest, body: PurchaseIn) -> HttpResponse:
+    ctx = context(request)
+    payload = body.model_dump(mode="json")
+
+    def execute() -> tuple[int, dict]:
+        program = program_for(ctx.organization.id)
+        member = resolve_member(ctx.organization, body.member)
+        store = store_for(ctx, body.store)
+        result = purchase_record(
+            program=program,
+            member=member,
+            store=store,
+            external_id=body.external_id,
+            occurred_at=body.occurred_at,
+            total_minor=body.total_cents,
+            currency=body.currency,
+            channel=body.channel,
+            lines=[
+                LineInput(quantity=l.quantity, unit_price_minor=l.unit_price_cents, discount_minor=l.discount_cents, sku=l.sku,
+                          name=l.name, category=l.category, brand=l.brand)
+                for l in body.lines
+            ],
+            actor=actor_of(request),
+        )
+        return 201, purchase_body(result.purchase, result.lines, store, pending=result.pending, available_at=result.available_at)
+
+    return idempotent_post(
+        request, operation="purchase.create", payload=payload, execute=execute, key_fallback=f"purchase:{body.external_id}",
+        duplicate=lambda: DuplicatePurchase(external_id=body.external_id),
+    )
+
+
+@router.get("/{external_id}", response={200: PurchaseOut}, summary="Get a purchase by its external id")
+def get_purchase(request: HttpRequest, external_id: str) -> HttpResponse:
+    ctx = context(request)
+    purchase = access_purchase(ctx.organization.id, external_id)
+    lot_status = None
+    from fidelo.purchases.services import purchase_lot
+
+    lot = purchase_lot(purchase)
+    if lot is not None:
+        lot_status = lot.status == "pending"
+    store = purchase.store
+    return json_response(purchase_body(purchase, list(purchase.lines.order_by("position")), store, pending=lot_status,
+                                       available_at=lot.available_at if lot else None), 200)
+
+
+@router.post("/{external_id}/refunds", response={201: RefundOut}, summary="Refund a purchase (all, by amount or by lines)")
+def create_refund(request: HttpRequest, external_id: str, body: RefundIn) -> HttpResponse:
+    ctx = context(request)
+    payload = {"purchase": external_id, **body.model_dump(mode="json")}
+
+    def execute() -> tuple[int, dict]:
+        purchase = access_purchase(ctx.organization.id, external_id)
+        result = purchase_refund(
+            program=program_for(ctx.organization.id),
+            purchase=purchase,
+            external_id=body.external_id,
+            amount_minor=body.amount_cents,
+            lines=[RefundLineInput(quantity=l.quantity, position=l.position, sku=l.sku or "") for l in body.lines] if body.lines else None,
+            currency=body.currency,
+            occurred_at=body.occurred_at,
+            actor=actor_of(request),
+        )
+        refund, purchase = result.refund, result.purchase
+        return 201, RefundOut(
+            id=refund.id, external_id=refund.external_id, purchase_external_id=purchase.external_id, amount_cents=refund.amount_minor,
+            points_reversed=refund.points_reversed, points_forgiven=refund.points_forgiven,
+            purchase_refunded_cents=purchase.refunded_minor, purchase_points_reversed=purchase.points_reversed,
+        ).model_dump(mode="json")
+
+    return idempotent_post(
+        request, operation="refund.create", payload=payload, execute=execute, key_fallback=f"refund:{body.external_id}",
+        duplicate=lambda: DuplicateRefund(external_id=body.external_id),
+    )

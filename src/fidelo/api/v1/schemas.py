@@ -1,0 +1,239 @@
+"""Request and response schemas of the API (no logic: services decide)."""
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+from fidelo.core.money import MAX_MINOR
+
+Cents = Annotated[StrictInt, Field(ge=0, le=MAX_MINOR, description="an amount in cents (minor units)")]
+Points = Annotated[StrictInt, Field(ge=-(10**12), le=10**12)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class MemberRef(Strict):
+    """Exactly one identifier of the member: what a till scans or a web shop knows."""
+
+    id: StrictInt | None = None
+    card: Annotated[str, Field(max_length=20)] | None = None
+    email: Annotated[str, Field(max_length=254)] | None = None
+    phone: Annotated[str, Field(max_length=32)] | None = None
+    external_id: Annotated[str, Field(max_length=120)] | None = None
+
+
+class LineIn(Strict):
+    sku: Annotated[str, Field(max_length=120)] = ""
+    name: Annotated[str, Field(max_length=200)] = ""
+    category: Annotated[str, Field(max_length=120)] = ""
+    brand: Annotated[str, Field(max_length=120)] = ""
+    quantity: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
+    unit_price_cents: Cents
+    discount_cents: Cents = 0
+
+
+class PurchaseIn(Strict):
+    member: MemberRef
+    store: Annotated[str, Field(max_length=64)] | None = Field(None, description="store code; defaults to the API key's store")
+    external_id: Annotated[str, Field(min_length=1, max_length=120)]
+    occurred_at: dt.datetime
+    total_cents: Cents
+    currency: Annotated[str, Field(min_length=3, max_length=3)]
+    channel: Literal["offline", "online"] = "offline"
+    lines: Annotated[list[LineIn], Field(max_length=500)] = []
+
+
+class PointsOut(BaseModel):
+    earned: int
+    status: Literal["pending", "available", "none"]
+    available_at: dt.datetime | None
+
+
+class PurchaseLineOut(BaseModel):
+    position: int
+    sku: str
+    quantity: int
+    amount_cents: int
+    points: int
+
+
+class PurchaseOut(BaseModel):
+    id: int
+    external_id: str
+    member_id: int
+    store: str | None
+    channel: str
+    occurred_at: dt.datetime
+    total_cents: int
+    refunded_cents: int
+    currency: str
+    points: PointsOut
+    points_reversed: int
+    lines: list[PurchaseLineOut]
+
+
+class RefundLineIn(Strict):
+    position: Annotated[StrictInt, Field(ge=1)] | None = None
+    sku: Annotated[str, Field(max_length=120)] | None = None
+    quantity: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
+
+
+class RefundIn(Strict):
+    external_id: Annotated[str, Field(min_length=1, max_length=120)]
+    amount_cents: Annotated[StrictInt, Field(ge=1, le=MAX_MINOR)] | None = None
+    lines: Annotated[list[RefundLineIn], Field(max_length=500)] | None = None
+    currency: Annotated[str, Field(min_length=3, max_length=3)] | None = None
+    occurred_at: dt.datetime | None = None
+
+
+class RefundOut(BaseModel):
+    id: int
+    external_id: str
+    purchase_external_id: str
+    amount_cents: int
+    points_reversed: int
+    points_forgiven: int
+    purchase_refunded_cents: int
+    purchase_points_reversed: int
+
+
+class ConsentsIn(Strict):
+    email: StrictBool | None = None
+    sms: StrictBool | None = None
+    voice: StrictBool | None = None
+
+
+class MemberIn(Strict):
+    first_name: Annotated[str, Field(max_length=120)] = ""
+    last_name: Annotated[str, Field(max_length=120)] = ""
+    email: Annotated[str, Field(max_length=254)] = ""
+    phone: Annotated[str, Field(max_length=32)] = ""
+    birthday: dt.date | None = None
+    locale: Annotated[str, Field(max_length=8)] | None = None
+    store: Annotated[str, Field(max_length=64)] | None = None
+    external_id: Annotated[str, Field(max_length=120)] = ""
+    consents: ConsentsIn = ConsentsIn()
+
+
+class ConsentOut(BaseModel):
+    granted: bool
+    at: dt.datetime
+    source: str
+
+
+class MemberOut(BaseModel):
+    id: int
+    card_number: str
+    external_id: str
+    first_name: str
+    last_name: str
+    email: str
+    phone: str
+    birthday: dt.date | None
+    locale: str
+    status: str
+    enrolled_at: dt.datetime
+    enrolled_store: str | None
+    consents: dict[str, ConsentOut]
+    card_qr_url: str
+
+
+class MemberListOut(BaseModel):
+    items: list[MemberOut]
+    next_cursor: str | None
+
+
+class BalanceOut(BaseModel):
+    member_id: int
+    unit: str
+    available: int
+    pending: int
+    expiring_within_30_days: int
+    next_expiry: dt.datetime | None
+
+
+class HistoryEntryOut(BaseModel):
+    id: int
+    occurred_at: dt.datetime
+    kind: str
+    points: int = Field(description="signed change of the available balance")
+    pending_points: int = Field(description="signed change of the pending balance")
+    reason: str
+    reason_code: str
+    source_type: str
+    source_id: int | None
+
+
+class HistoryOut(BaseModel):
+    items: list[HistoryEntryOut]
+    next_cursor: str | None
+
+
+class AdjustmentIn(Strict):
+    points: Annotated[StrictInt, Field(ge=-(10**9), le=10**9)]
+    reason: Annotated[str, Field(max_length=500)]
+
+
+class TransferIn(Strict):
+    sender: MemberRef
+    recipient: MemberRef
+    points: Annotated[StrictInt, Field(ge=1, le=10**9)]
+
+
+class TransferOut(BaseModel):
+    id: int
+    points: int
+    sender_id: int
+    recipient_id: int
+    occurred_at: dt.datetime
+
+
+class EntryOut(BaseModel):
+    id: int
+    member_id: int
+    points: int
+    kind: str
+    occurred_at: dt.datetime
+
+
+class ProgramOut(BaseModel):
+    name: str
+    currency_mode: str
+    unit: str
+    earn_units: int
+    earn_per_cents: int
+    rounding: str
+    expiry_policy: str
+    expiry_months: int
+    pending_days: int
+    refund_policy: str
+    transfers_allowed: bool
+    transfer_min: int
+    transfer_max_per_day: int
+    currency: str
+    timezone: str
+
+
+class StoreOut(BaseModel):
+    code: str
+    name: str
+    city: str
+    is_online: bool
+
+
+class VisitIn(Strict):
+    member: MemberRef
+    store: Annotated[str, Field(max_length=64)] | None = None
+    external_id: Annotated[str, Field(min_length=1, max_length=120)]
+    occurred_at: dt.datetime
+
+
+class VisitOut(BaseModel):
+    id: int
+    external_id: str
+    member_id: int
+    store: str | None
+    occurred_at: dt.datetime
