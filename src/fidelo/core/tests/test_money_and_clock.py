@@ -1,0 +1,28 @@
+import datetime as dt
+
+import pytest
+from django.utils import translation
+
+from fidelo.core.clock import local_date, require_aware
+from fidelo.core.errors import ValidationFailed
+from fidelo.core.money import format_money
+
+
+def test_money_is_formatted_in_the_reader_language():
+    assert format_money(123456, "EUR", "fr") == "1\u202f234,56\u00a0€"
+    assert format_money(123456, "EUR", "en") == "€1,234.56"
+    assert format_money(-5, "EUR", "en") == "-€0.05"
+    with translation.override("en"):
+        assert format_money(100) == "€1.00"
+
+
+def test_naive_datetimes_are_refused():
+    with pytest.raises(ValidationFailed) as error:
+        require_aware(dt.datetime(2026, 1, 1, 12, 0))
+    assert error.value.code == "naive_datetime"
+
+
+def test_local_date_follows_the_time_zone():
+    late_utc = dt.datetime(2026, 6, 30, 22, 30, tzinfo=dt.timezone.utc)
+    assert local_date(late_utc, "Europe/Paris") == dt.date(2026, 7, 1)
+    assert local_date(late_utc, "UTC") == dt.date(2026, 6, 30)
