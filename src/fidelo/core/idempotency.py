@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from django.db import IntegrityError
 
-from fidelo.core.db import write_transaction
+from fidelo.core.db import all_or_nothing, write_transaction
 from fidelo.core.errors import Conflict, DomainError, IdempotencyKeyReused, ValidationFailed
 from fidelo.core.models import IdempotencyRecord
 
@@ -64,7 +64,7 @@ def run_idempotent(
     """
     digest = fingerprint(operation, payload)
     try:
-        with write_transaction():
+        with all_or_nothing():
             try:
                 status, body = execute()
             except DomainError as error:
