@@ -3,15 +3,19 @@
 PostgreSQL: a plain atomic block; services lock the rows they read-then-write with
 select_for_update() in primary-key order.
 
-SQLite: there is one write lock per database. Writers in the same process queue on a
-Python lock instead of SQLite's busy handler, which sleeps in millisecond steps and makes
-the latency tail explode under contention (see DESIGN.md, Benchmarks). Writers in other
-processes still wait on the busy timeout. Transactions are IMMEDIATE (settings), so the
-write lock is taken when the transaction begins.
+SQLite: there is one write lock per database. Writers queue on a lock of their own
+instead of SQLite's busy handler, which sleeps in millisecond steps and makes the latency
+tail explode under contention (see DESIGN.md, Benchmarks): a Python lock between the
+threads of a process, then an advisory file lock (flock) between processes, held only
+around the write transaction. Both wait in the kernel and wake in order. Transactions are
+IMMEDIATE (settings), so SQLite's own write lock is taken when the transaction begins and
+is then always free.
 """
 
 import contextvars
+import fcntl
 import functools
+import os
 import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator, TypeVar
@@ -36,11 +40,35 @@ def is_postgresql() -> bool:
     return connection.vendor == "postgresql"
 
 
+# One descriptor per process and database: flock() excludes open file descriptions, so a
+# descriptor inherited through fork() must not be reused by the child.
+_lock_files: dict[tuple[int, str], int] = {}
+
+
+@contextmanager
+def _sqlite_write_lock() -> Iterator[None]:
+    with _sqlite_writer:
+        name = str(connection.settings_dict["NAME"])
+        if name == ":memory:" or name.startswith("file:"):
+            yield
+            return
+        key = (os.getpid(), name)
+        fd = _lock_files.get(key)
+        if fd is None:
+            fd = os.open(name + ".writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
+            _lock_files[key] = fd
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
 @contextmanager
 def write_transaction() -> Iterator[None]:
     if not connection.in_atomic_block:
         if connection.vendor == "sqlite":
-            with _sqlite_writer, transaction.atomic():
+            with _sqlite_write_lock(), transaction.atomic():
                 yield
         else:
             with transaction.atomic():
