@@ -11,8 +11,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
 
+from fidelo.core.clock import now
 from fidelo.core.db import all_or_nothing, write_transaction
 from fidelo.core.errors import Conflict, DomainError, IdempotencyKeyReused, ValidationFailed
 from fidelo.core.models import IdempotencyRecord
@@ -46,55 +47,63 @@ class _Rejected(Exception):
         self.error = error
 
 
+Write = Callable[[], tuple[int, dict[str, Any]]]
+
+
 def run_idempotent(
     *,
     organization_id: int,
     key: str,
     operation: str,
     payload: Any,
-    execute: Callable[[], tuple[int, dict[str, Any]]],
+    execute: Write | None = None,
+    prepare: Callable[[], Write] | None = None,
     duplicate: Callable[[], DomainError] | None = None,
 ) -> Outcome:
-    """Run `execute` once per (organization, key); return its (status, body) or the stored one.
+    """Run a write once per (organization, key); return its (status, body) or the stored one.
 
-    `execute` runs inside the write transaction and returns the response to store. A
-    DomainError it raises rolls its work back and is stored as the response. `duplicate`
-    builds the error for a unique-index clash that is not this key's (e.g. a purchase
-    external id already recorded under another key).
+    `execute` runs inside the write transaction and returns the response to store. Or
+    `prepare` runs first, outside the transaction (reads, validation, arithmetic), and
+    returns the write step: on SQLite the database write lock is then held only while the
+    statements run. A DomainError raised by either is stored as the response and the work
+    is rolled back. `duplicate` builds the error for a unique-index clash that is not this
+    key's (e.g. a purchase external id already recorded under another key).
     """
     digest = fingerprint(operation, payload)
     try:
+        try:
+            write = prepare() if prepare is not None else execute
+        except DomainError as error:
+            raise _Rejected(error) from error
+        assert write is not None, "run_idempotent needs execute or prepare"
         with all_or_nothing():
             try:
-                status, body = execute()
+                status, body = write()
             except DomainError as error:
                 raise _Rejected(error) from error
-            IdempotencyRecord.objects.create(
-                organization_id=organization_id,
-                key=key,
-                operation=operation,
-                fingerprint=digest,
-                status_code=status,
-                response=body,
-            )
+            _store(organization_id, key, operation, digest, status, body)
             return Outcome(status, body)
     except _Rejected as rejected:
         problem = rejected.error.as_problem()
         try:
             with write_transaction():
-                IdempotencyRecord.objects.create(
-                    organization_id=organization_id,
-                    key=key,
-                    operation=operation,
-                    fingerprint=digest,
-                    status_code=rejected.error.status,
-                    response=problem,
-                )
+                _store(organization_id, key, operation, digest, rejected.error.status, problem)
         except IntegrityError:
             return _replay(organization_id, key, digest, duplicate)
         return Outcome(rejected.error.status, problem)
     except IntegrityError:
         return _replay(organization_id, key, digest, duplicate)
+
+
+def _store(organization_id: int, key: str, operation: str, digest: str, status: int, body: dict[str, Any]) -> None:
+    # One plain INSERT: this runs on every state-changing request.
+    cast = "::jsonb" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO core_idempotencyrecord (organization_id, key, operation, fingerprint, status_code, response, created_at) "
+            f"VALUES (%s, %s, %s, %s, %s, %s{cast}, %s)",
+            [organization_id, key, operation, digest, status, json.dumps(body, default=str), connection.ops.adapt_datetimefield_value(now())],
+        )
 
 
 def _replay(organization_id: int, key: str, digest: str, duplicate: Callable[[], DomainError] | None) -> Outcome:
