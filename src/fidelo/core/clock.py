@@ -1,13 +1,40 @@
-"""One place to ask the time, so that tests and the demo can move it."""
+"""One place to ask the time, so that tests and the demo can move it.
 
+Every service asks `now()`. `travel_to(moment)` (tests) or `clock_source(callable)` (the demo
+replaying a year of activity) replace it for the current thread or task, without touching
+Django's own timestamps.
+"""
+
+import contextvars
 import datetime as dt
 import zoneinfo
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from django.utils import timezone
 
+_source: contextvars.ContextVar[Callable[[], dt.datetime] | None] = contextvars.ContextVar("fidelo_clock", default=None)
+
 
 def now() -> dt.datetime:
-    return timezone.now()
+    source = _source.get()
+    return source() if source is not None else timezone.now()
+
+
+@contextmanager
+def clock_source(source: Callable[[], dt.datetime]) -> Iterator[None]:
+    token = _source.set(source)
+    try:
+        yield
+    finally:
+        _source.reset(token)
+
+
+@contextmanager
+def travel_to(moment: dt.datetime) -> Iterator[None]:
+    require_aware(moment, "moment")
+    with clock_source(lambda: moment):
+        yield
 
 
 def local_date(moment: dt.datetime, tz_name: str) -> dt.date:

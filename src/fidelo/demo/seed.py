@@ -33,9 +33,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Protocol
-from unittest import mock
 
 from fidelo.tenancy.models import Organization
 
@@ -611,22 +609,12 @@ class SimulatedClock:
 
 @contextmanager
 def simulated_clock() -> Iterator[SimulatedClock]:
-    """Move fidelo.core.clock.now() (which every service asks) to `clock.moment`.
-
-    Services import `now` from fidelo.core.clock, which asks django.utils.timezone; the
-    `timezone` name of that module is swapped, so Django's own timestamps are untouched.
-    If the clock module changes shape, the check below fails and the demo runs on the real
-    clock: still correct, only pending points of old purchases are available at once.
-    """
-    from fidelo.core import clock as clock_module
+    """Move fidelo.core.clock.now() (which every service asks) to `clock.moment`."""
+    from fidelo.core.clock import clock_source
 
     sim = SimulatedClock()
-    shim = SimpleNamespace(now=sim.now)
-    with mock.patch.object(clock_module, "timezone", shim, create=True):
-        probe = dt.datetime(2001, 2, 3, tzinfo=dt.UTC)
-        sim.moment = probe
-        sim.works = clock_module.now() == probe
-        sim.moment = None
+    with clock_source(sim.now):
+        sim.works = True
         yield sim
 
 

@@ -26,3 +26,19 @@ def test_local_date_follows_the_time_zone():
     late_utc = dt.datetime(2026, 6, 30, 22, 30, tzinfo=dt.timezone.utc)
     assert local_date(late_utc, "Europe/Paris") == dt.date(2026, 7, 1)
     assert local_date(late_utc, "UTC") == dt.date(2026, 6, 30)
+
+
+def test_the_clock_can_be_moved_for_the_current_thread_only():
+    import threading
+
+    from fidelo.core.clock import now, travel_to
+
+    moment = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    seen = []
+    with travel_to(moment):
+        assert now() == moment
+        thread = threading.Thread(target=lambda: seen.append(now()))
+        thread.start()
+        thread.join()
+    assert seen[0] != moment
+    assert now() != moment
