@@ -1,18 +1,38 @@
 """The REST API, /api/v1: django-ninja, problem+json errors, API-key authentication."""
 
+import datetime as dt
 import logging
+from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.renderers import JSONRenderer
+from ninja.responses import NinjaJSONEncoder
 
 from fidelo.api.v1.auth import ApiKeyAuth
 from fidelo.api.v1.problems import problem_response
 from fidelo.core.errors import DomainError
 
 logger = logging.getLogger(__name__)
+
+
+class Encoder(NinjaJSONEncoder):
+    """Timestamps as pydantic writes them (full precision, Z for UTC), not cut to milliseconds
+    as Django's encoder does: a GET must show what the POST that created the row returned."""
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, dt.datetime):
+            text = o.isoformat()
+            return text[:-6] + "Z" if text.endswith("+00:00") else text
+        return super().default(o)
+
+
+class Renderer(JSONRenderer):
+    encoder_class = Encoder
+    json_dumps_params = {"sort_keys": True}  # as problems.json_response
+
 
 api = NinjaAPI(
     title="Fidelo API",
@@ -25,7 +45,7 @@ api = NinjaAPI(
     ),
     urls_namespace="api-v1",
     auth=ApiKeyAuth(),
-    renderer=JSONRenderer(),
+    renderer=Renderer(),
 )
 
 

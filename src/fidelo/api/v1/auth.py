@@ -5,7 +5,9 @@ from ninja.security.base import AuthBase
 
 from fidelo.core.actors import Actor
 from fidelo.core.errors import DomainError
-from fidelo.tenancy.selectors import KeyContext, authenticate_api_key
+from fidelo.tenancy.errors import StoreNotAllowed
+from fidelo.tenancy.models import Store
+from fidelo.tenancy.selectors import KeyContext, access_store, authenticate_api_key, store_by_code
 
 
 class ApiKeyAuth(AuthBase):
@@ -30,3 +32,13 @@ def context(request: HttpRequest) -> KeyContext:
 def actor_of(request: HttpRequest) -> Actor:
     ctx = context(request)
     return Actor(kind="api_key", id=ctx.api_key_id)
+
+
+def store_for(ctx: KeyContext, code: str | None) -> Store | None:
+    """The store a request names (by code), or the key's own store; a store key may name only its own."""
+    if not code:
+        return access_store(ctx.organization.id, ctx.store_id) if ctx.store_id is not None else None
+    store = store_by_code(ctx.organization.id, code)
+    if ctx.store_id is not None and store.id != ctx.store_id:
+        raise StoreNotAllowed()
+    return store

@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse
 
 from fidelo.api.v1.auth import context
 from fidelo.api.v1.problems import json_response
-from fidelo.core.errors import DomainError
+from fidelo.core.errors import DomainError, ValidationFailed
 from fidelo.core.idempotency import run_idempotent, validate_key
 
 
@@ -14,7 +14,10 @@ def idempotency_key(request: HttpRequest, fallback: str | None = None) -> str:
     header = request.headers.get("Idempotency-Key")
     if header is None and fallback:
         return validate_key(fallback)
-    return validate_key(header)
+    key = validate_key(header)
+    if not key.isprintable():  # control characters; NUL cannot even be stored by PostgreSQL
+        raise ValidationFailed("Idempotency-Key must be printable text", code="idempotency_key_invalid")
+    return key
 
 
 def idempotent_post(

@@ -5,9 +5,8 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import Query, Router
 
-from fidelo.api.v1.auth import actor_of, context
+from fidelo.api.v1.auth import actor_of, context, store_for
 from fidelo.api.v1.idempotency import idempotent_post
-from fidelo.api.v1.problems import json_response
 from fidelo.api.v1.schemas import (
     AdjustmentIn,
     BalanceOut,
@@ -17,6 +16,7 @@ from fidelo.api.v1.schemas import (
     MemberListOut,
     MemberOut,
     MemberRef,
+    Text,
 )
 from fidelo.ledger.selectors import decode_cursor, encode_cursor, member_balance, member_history
 from fidelo.ledger.services import points_adjust, program_unit
@@ -24,7 +24,7 @@ from fidelo.members.models import Member
 from fidelo.members.selectors import access_member, current_consents, member_lookup, member_search
 from fidelo.members.services import member_enroll
 from fidelo.tenancy.models import Organization
-from fidelo.tenancy.selectors import program_for, store_by_code
+from fidelo.tenancy.selectors import program_for
 
 router = Router(tags=["members"])
 
@@ -57,7 +57,7 @@ def enroll(request: HttpRequest, body: MemberIn) -> HttpResponse:
     ctx = context(request)
 
     def execute() -> tuple[int, dict]:
-        store = store_by_code(ctx.organization.id, body.store) if body.store else None
+        store = store_for(ctx, body.store)
         member = member_enroll(
             organization=ctx.organization, actor=actor_of(request), first_name=body.first_name, last_name=body.last_name,
             email=body.email, phone=body.phone, birthday=body.birthday, locale=body.locale, store=store, channel="api",
@@ -70,7 +70,7 @@ def enroll(request: HttpRequest, body: MemberIn) -> HttpResponse:
 
 
 @router.get("", response=MemberListOut, summary="Search members by name, email, phone or card")
-def search(request: HttpRequest, q: str = "", cursor: str | None = None, limit: int = Query(50, ge=1, le=200)) -> dict:
+def search(request: HttpRequest, q: Text = "", cursor: Text | None = None, limit: int = Query(50, ge=1, le=200)) -> dict:
     ctx = context(request)
     members = member_search(ctx.organization.id, q[:200]).select_related("enrolled_store")
     before = decode_cursor(cursor)
@@ -84,7 +84,7 @@ def search(request: HttpRequest, q: str = "", cursor: str | None = None, limit: 
 
 
 @router.get("/lookup", response=MemberOut, summary="Find a member by card, email, phone or external id")
-def lookup(request: HttpRequest, card: str | None = None, email: str | None = None, phone: str | None = None, external_id: str | None = None) -> dict:
+def lookup(request: HttpRequest, card: Text | None = None, email: Text | None = None, phone: Text | None = None, external_id: Text | None = None) -> dict:
     return member_body(member_lookup(context(request).organization, card=card, email=email, phone=phone, external_id=external_id))
 
 
@@ -105,7 +105,7 @@ def balance(request: HttpRequest, member_id: int) -> dict:
 
 
 @router.get("/{member_id}/history", response=HistoryOut, summary="Ledger entries with their reasons, newest first")
-def history(request: HttpRequest, member_id: int, cursor: str | None = None, limit: int = Query(50, ge=1, le=200)) -> dict:
+def history(request: HttpRequest, member_id: int, cursor: Text | None = None, limit: int = Query(50, ge=1, le=200)) -> dict:
     member = access_member(context(request).organization.id, member_id)
     page = member_history(member, cursor=cursor, limit=limit)
     return {

@@ -3,32 +3,18 @@
 from django.http import HttpRequest, HttpResponse
 from ninja import Router
 
-from fidelo.api.v1.auth import actor_of, context
+from fidelo.api.v1.auth import actor_of, context, store_for
 from fidelo.api.v1.idempotency import idempotent_post
 from fidelo.api.v1.members import resolve_member
 from fidelo.api.v1.problems import json_response
-from fidelo.api.v1.schemas import PurchaseIn, PurchaseOut, RefundIn, RefundOut
+from fidelo.api.v1.schemas import PurchaseIn, PurchaseOut, RefundIn, RefundOut, Text
 from fidelo.purchases.errors import DuplicatePurchase, DuplicateRefund
 from fidelo.purchases.models import Purchase, PurchaseLine
 from fidelo.purchases.services import LineInput, RefundLineInput, access_purchase, purchase_record, purchase_refund
-from fidelo.tenancy.errors import StoreNotAllowed
 from fidelo.tenancy.models import Store
-from fidelo.tenancy.selectors import KeyContext, program_for, store_by_code
+from fidelo.tenancy.selectors import program_for
 
 router = Router(tags=["purchases"])
-
-
-def store_for(ctx: KeyContext, code: str | None) -> Store | None:
-    if code is None:
-        if ctx.store_id is None:
-            return None
-        from fidelo.tenancy.selectors import access_store
-
-        return access_store(ctx.organization.id, ctx.store_id)
-    store = store_by_code(ctx.organization.id, code)
-    if ctx.store_id is not None and store.id != ctx.store_id:
-        raise StoreNotAllowed()
-    return store
 
 
 def purchase_body(purchase: Purchase, lines: list[PurchaseLine], store: Store | None, *, pending: bool | None = None, available_at=None) -> dict:
@@ -86,7 +72,7 @@ def create_purchase(request: HttpRequest, body: PurchaseIn) -> HttpResponse:
 
 
 @router.get("/{external_id}", response={200: PurchaseOut}, summary="Get a purchase by its external id")
-def get_purchase(request: HttpRequest, external_id: str) -> HttpResponse:
+def get_purchase(request: HttpRequest, external_id: Text) -> HttpResponse:
     ctx = context(request)
     purchase = access_purchase(ctx.organization.id, external_id)
     lot_status = None
@@ -101,7 +87,7 @@ def get_purchase(request: HttpRequest, external_id: str) -> HttpResponse:
 
 
 @router.post("/{external_id}/refunds", response={201: RefundOut}, summary="Refund a purchase (all, by amount or by lines)")
-def create_refund(request: HttpRequest, external_id: str, body: RefundIn) -> HttpResponse:
+def create_refund(request: HttpRequest, external_id: Text, body: RefundIn) -> HttpResponse:
     ctx = context(request)
     payload = {"purchase": external_id, **body.model_dump(mode="json")}
 

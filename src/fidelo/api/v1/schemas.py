@@ -3,7 +3,7 @@
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 from fidelo.core.money import MAX_MINOR
 
@@ -11,8 +11,38 @@ Cents = Annotated[StrictInt, Field(ge=0, le=MAX_MINOR, description="an amount in
 Points = Annotated[StrictInt, Field(ge=-(10**12), le=10**12)]
 
 
+def refuse_nul(value: str) -> str:
+    # PostgreSQL cannot store NUL characters in text: refuse them as input, not with a 500.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+# A query or path string parameter: NUL-free and of bounded length.
+Text = Annotated[str, AfterValidator(refuse_nul), Field(max_length=1000)]
+
+EARLIEST_YEAR = 2000
+
+
+def refuse_ancient(value: dt.datetime) -> dt.datetime:
+    # Absurd input, and near year 1 a timestamp overflows on conversion to UTC (SQLite) or is
+    # stored but cannot be read back (PostgreSQL). The services refuse the future.
+    if value.year < EARLIEST_YEAR:
+        raise ValueError(f"must not be before the year {EARLIEST_YEAR}")
+    return value
+
+
+# When something happened: ISO 8601 with an offset (the services refuse a naive one).
+Timestamp = Annotated[dt.datetime, AfterValidator(refuse_ancient)]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _refuse_nul(cls, value: object) -> object:
+        return refuse_nul(value) if isinstance(value, str) else value
 
 
 class MemberRef(Strict):
@@ -39,7 +69,7 @@ class PurchaseIn(Strict):
     member: MemberRef
     store: Annotated[str, Field(max_length=64)] | None = Field(None, description="store code; defaults to the API key's store")
     external_id: Annotated[str, Field(min_length=1, max_length=120)]
-    occurred_at: dt.datetime
+    occurred_at: Timestamp
     total_cents: Cents
     currency: Annotated[str, Field(min_length=3, max_length=3)]
     channel: Literal["offline", "online"] = "offline"
@@ -86,7 +116,7 @@ class RefundIn(Strict):
     amount_cents: Annotated[StrictInt, Field(ge=1, le=MAX_MINOR)] | None = None
     lines: Annotated[list[RefundLineIn], Field(max_length=500)] | None = None
     currency: Annotated[str, Field(min_length=3, max_length=3)] | None = None
-    occurred_at: dt.datetime | None = None
+    occurred_at: Timestamp | None = None
 
 
 class RefundOut(BaseModel):
@@ -228,7 +258,7 @@ class VisitIn(Strict):
     member: MemberRef
     store: Annotated[str, Field(max_length=64)] | None = None
     external_id: Annotated[str, Field(min_length=1, max_length=120)]
-    occurred_at: dt.datetime
+    occurred_at: Timestamp
 
 
 class VisitOut(BaseModel):

@@ -3,10 +3,9 @@
 from django.http import HttpRequest, HttpResponse
 from ninja import Router
 
-from fidelo.api.v1.auth import context
+from fidelo.api.v1.auth import context, store_for
 from fidelo.api.v1.idempotency import idempotent_post
 from fidelo.api.v1.members import resolve_member
-from fidelo.api.v1.purchases import store_for
 from fidelo.api.v1.schemas import VisitIn, VisitOut
 from fidelo.core.errors import Conflict
 from fidelo.purchases.services import visit_record

@@ -1,0 +1,179 @@
+"""Helpers for the API tests: problem+json checks, a snapshot of every table the API writes,
+ready-made request bodies, and the list of endpoints the matrix tests walk through."""
+
+import datetime as dt
+import itertools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from fidelo.conftest import STAFF, ApiClient, make_member
+from fidelo.core.clock import now
+from fidelo.core.models import AuditEntry, IdempotencyRecord
+from fidelo.ledger.models import Account, Lot, Transfer
+from fidelo.members.models import Consent, Member
+from fidelo.purchases.models import Purchase, PurchaseLine, Refund, Visit
+from fidelo.tenancy.models import ApiKey, Organization, Store
+from fidelo.tenancy.selectors import forget_program
+from fidelo.tenancy.services import api_key_create, program_update
+
+API = "/api/v1"
+PROBLEM_FIELDS = {"type": str, "title": str, "status": int, "detail": str, "code": str}
+
+COUNTED = {
+    "transfer": Transfer,
+    "lot": Lot,
+    "account": Account,
+    "purchase": Purchase,
+    "purchase_line": PurchaseLine,
+    "refund": Refund,
+    "visit": Visit,
+    "member": Member,
+    "consent": Consent,
+    "idempotency": IdempotencyRecord,
+    "audit": AuditEntry,
+}
+
+
+def state() -> dict:
+    """Everything an API call could change: row counts and the mutable columns."""
+    data: dict = {name: model.objects.count() for name, model in COUNTED.items()}
+    data["balances"] = list(Account.objects.order_by("pk").values_list("pk", "balance"))
+    data["lots"] = list(Lot.objects.order_by("pk").values_list("pk", "remaining", "status"))
+    data["purchases"] = list(Purchase.objects.order_by("pk").values_list("pk", "refunded_minor", "points_reversed"))
+    data["lines"] = list(PurchaseLine.objects.order_by("pk").values_list("pk", "refunded_quantity", "points_reversed"))
+    data["members"] = list(Member.objects.order_by("pk").values_list("pk", "email", "phone", "status", "first_name"))
+    data["api_keys"] = list(ApiKey.objects.order_by("pk").values_list("pk", "revoked_at"))
+    return data
+
+
+@contextmanager
+def nothing_written(*, idempotency_records: int = 0) -> Iterator[None]:
+    """Assert the block changes nothing, except `idempotency_records` stored refusals.
+
+    A refusal by a service is stored as the key's response (a retry is refused the same
+    way); a refusal before the service runs (schema, authentication, key) stores nothing.
+    """
+    before = state()
+    yield
+    after = state()
+    before["idempotency"] += idempotency_records
+    assert after == before
+
+
+def assert_problem(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/problem+json", response["Content-Type"]
+    body = response.json()
+    for field, kind in PROBLEM_FIELDS.items():
+        assert isinstance(body.get(field), kind), (field, body)
+    assert body["status"] == status
+    assert body["code"] == code, body
+    assert body["type"].endswith("/" + code)
+    assert body["title"] and body["detail"]
+    return body
+
+
+def ago(**delta: float) -> str:
+    """An ISO 8601 timestamp with offset, `delta` before now."""
+    return (now() - dt.timedelta(**delta)).isoformat()
+
+
+_ids = itertools.count(1)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{next(_ids)}"
+
+
+def purchase_payload(member: Member | None = None, store: Store | None = None, /, **overrides: object) -> dict:
+    body: dict = {
+        "member": {"card": member.card_number} if member is not None else {"card": "000000000000"},
+        "external_id": unique("T"),
+        "occurred_at": ago(hours=1),
+        "total_cents": 4250,
+        "currency": "EUR",
+    }
+    if store is not None:
+        body["store"] = store.code
+    body.update(overrides)
+    return body
+
+
+def allow_transfers(org: Organization, **settings: object) -> None:
+    program_update(organization=org, actor=STAFF, transfers_allowed=True, **settings)
+    forget_program(org.id)
+
+
+def buy(api: ApiClient, member: Member, store: Store | None = None, /, **overrides: object) -> dict:
+    response = api.post(f"{API}/purchases", purchase_payload(member, store, **overrides))
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+# --- the endpoints, for the matrix tests ---------------------------------------------------
+
+
+@dataclass
+class World:
+    """An organization with a store, two members with points, a purchase and an API key."""
+
+    org: Organization
+    store: Store
+    member: Member
+    friend: Member
+    purchase: dict
+    api: ApiClient
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    method: str
+    path: Callable[[World], str]
+    body: Callable[[World], dict] | None = None
+    params: Callable[[World], dict] | None = None
+
+    def call(self, client: ApiClient, world: World, key: str | None = None):
+        if self.method == "GET":
+            return client.get(self.path(world), **(self.params(world) if self.params else {}))
+        return client.post(self.path(world), self.body(world) if self.body else {}, key=key or unique("key"))
+
+    def __str__(self) -> str:
+        return self.name
+
+
+ENDPOINTS = [
+    Endpoint("purchase.create", "POST", lambda w: f"{API}/purchases", lambda w: purchase_payload(w.member, w.store)),
+    Endpoint("purchase.get", "GET", lambda w: f"{API}/purchases/{w.purchase['external_id']}"),
+    Endpoint("refund.create", "POST", lambda w: f"{API}/purchases/{w.purchase['external_id']}/refunds",
+             lambda w: {"external_id": unique("R"), "amount_cents": 1000}),
+    Endpoint("member.enroll", "POST", lambda w: f"{API}/members", lambda w: {"first_name": "Zoé", "email": "zoe@exemple.fr"}),
+    Endpoint("member.search", "GET", lambda w: f"{API}/members", params=lambda w: {"q": "Dupont"}),
+    Endpoint("member.lookup", "GET", lambda w: f"{API}/members/lookup", params=lambda w: {"card": w.member.card_number}),
+    Endpoint("member.get", "GET", lambda w: f"{API}/members/{w.member.id}"),
+    Endpoint("member.balance", "GET", lambda w: f"{API}/members/{w.member.id}/balance"),
+    Endpoint("member.history", "GET", lambda w: f"{API}/members/{w.member.id}/history"),
+    Endpoint("member.card", "GET", lambda w: f"{API}/members/{w.member.id}/card.svg"),
+    Endpoint("member.adjust", "POST", lambda w: f"{API}/members/{w.member.id}/adjustments", lambda w: {"points": -5, "reason": "Geste"}),
+    Endpoint("transfer.create", "POST", lambda w: f"{API}/transfers",
+             lambda w: {"sender": {"id": w.member.id}, "recipient": {"card": w.friend.card_number}, "points": 5}),
+    Endpoint("visit.create", "POST", lambda w: f"{API}/visits",
+             lambda w: {"member": {"card": w.member.card_number}, "store": w.store.code, "external_id": unique("V"), "occurred_at": ago(minutes=5)}),
+    Endpoint("program.get", "GET", lambda w: f"{API}/program"),
+    Endpoint("program.stores", "GET", lambda w: f"{API}/program/stores"),
+]
+ENDPOINTS_BY_NAME = {e.name: e for e in ENDPOINTS}
+POSTS = [e for e in ENDPOINTS if e.method == "POST"]
+
+
+def make_world(org: Organization, store: Store, api: ApiClient) -> World:
+    allow_transfers(org)
+    member = make_member(org, first_name="Anne", last_name="Dupont", email="anne.dupont@exemple.fr", phone="06 12 34 56 78")
+    friend = make_member(org, first_name="Bruno", last_name="Martin", email="bruno.martin@exemple.fr")
+    purchase = buy(api, member, store)
+    return World(org=org, store=store, member=member, friend=friend, purchase=purchase, api=api)
+
+
+def client_for(org: Organization, store: Store | None = None) -> ApiClient:
+    return ApiClient(api_key_create(organization=org, name=unique("key"), actor=STAFF, store=store).token)
