@@ -41,9 +41,19 @@ def local_date(moment: dt.datetime, tz_name: str) -> dt.date:
     return moment.astimezone(zoneinfo.ZoneInfo(tz_name)).date()
 
 
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+
+
 def require_aware(moment: dt.datetime, field: str = "occurred_at") -> dt.datetime:
+    """A business timestamp: with a time zone offset, and not before 2000.
+
+    Year-1 dates overflow when converted to UTC on some databases, and no loyalty event
+    predates this product: such a value is a client bug, refused with a clear error.
+    """
     from fidelo.core.errors import ValidationFailed
 
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValidationFailed(f"{field} must carry a time zone offset", code="naive_datetime", field=field)
+    if moment.year < 2000 or moment < EARLIEST:
+        raise ValidationFailed(f"{field} is before the year 2000", code="implausible_datetime", field=field)
     return moment

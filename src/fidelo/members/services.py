@@ -77,6 +77,8 @@ def member_enroll(
         raise InvalidMemberData("A member needs at least a name, an email, a phone or an external id", code="member_identity_missing")
     if birthday and birthday > now().date():
         raise InvalidMemberData("The birthday is in the future", field="birthday")
+    if birthday and birthday.year < 1900:
+        raise InvalidMemberData("The birthday is before 1900", field="birthday")
     if store is not None and store.organization_id != organization.id:
         raise InvalidMemberData("The store belongs to another organization", field="store")
     consents = consents or {}

@@ -26,6 +26,7 @@ class KeyContext:
     api_key_id: int
     organization: Organization
     store_id: int | None
+    name: str = ""
 
 
 def authenticate_api_key(token: str) -> KeyContext:
@@ -38,7 +39,7 @@ def authenticate_api_key(token: str) -> KeyContext:
     key = ApiKey.objects.select_related("organization").filter(digest=digest, revoked_at__isnull=True).first()
     if key is None:
         raise InvalidApiKey()
-    context = KeyContext(api_key_id=key.id, organization=key.organization, store_id=key.store_id)
+    context = KeyContext(api_key_id=key.id, organization=key.organization, store_id=key.store_id, name=key.name)
     _api_keys[digest] = (time.monotonic() + CACHE_SECONDS, context)
     return context
 

@@ -31,7 +31,7 @@ def context(request: HttpRequest) -> KeyContext:
 
 def actor_of(request: HttpRequest) -> Actor:
     ctx = context(request)
-    return Actor(kind="api_key", id=ctx.api_key_id)
+    return Actor(kind="api_key", id=ctx.api_key_id, label=ctx.name)
 
 
 def store_for(ctx: KeyContext, code: str | None) -> Store | None:

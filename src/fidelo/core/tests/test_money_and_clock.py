@@ -42,3 +42,10 @@ def test_the_clock_can_be_moved_for_the_current_thread_only():
         thread.join()
     assert seen[0] != moment
     assert now() != moment
+
+
+@pytest.mark.parametrize("moment", [dt.datetime(1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=1))), dt.datetime(1999, 12, 31, 23, 0, tzinfo=dt.timezone.utc)])
+def test_timestamps_before_2000_are_refused(moment):
+    with pytest.raises(ValidationFailed) as error:
+        require_aware(moment)
+    assert error.value.code == "implausible_datetime"

@@ -54,6 +54,7 @@ def test_the_same_email_is_fine_in_another_organization(member):
         ({"first_name": "A", "locale": "de"}, "invalid_locale"),
         ({"first_name": "A", "consents": {"pigeon": True}}, "invalid_member"),
         ({"first_name": "A", "birthday": dt.date(2999, 1, 1)}, "invalid_member"),
+        ({"first_name": "A", "birthday": dt.date(1, 1, 1)}, "invalid_member"),
     ],
 )
 def test_bad_member_data_is_refused_and_nothing_is_written(org, fields, code):
