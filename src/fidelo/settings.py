@@ -61,6 +61,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "fidelo.api.middleware.ApiProblemMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -166,6 +167,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+# Static files (vendored: no CDN at run time) are served by WhiteNoise from STATIC_ROOT,
+# which `fidelo serve` fills with collectstatic; straight from the apps when it is empty.
+WHITENOISE_USE_FINDERS = True
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # --- API ----------------------------------------------------------------------------------
 
@@ -178,4 +183,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("FIDELO_LOG_LEVEL", "WARNING")},
+    # Huey logs through its own handler; do not print its lines twice through the root one.
+    "loggers": {"huey": {"handlers": [], "propagate": False}},
 }

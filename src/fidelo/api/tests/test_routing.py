@@ -35,3 +35,12 @@ def test_adjustments_name_the_api_key_in_the_member_history(org, member):
     assert client.post(f"/api/v1/members/{member.id}/adjustments", {"points": 20, "reason": "Geste commercial"}, key="adj-1").status_code == 201
     entry = client.get(f"/api/v1/members/{member.id}/history", headers={"Accept-Language": "en"}).json()["items"][0]
     assert entry["reason"] == "Adjustment by Accueil Paris: Geste commercial"
+
+
+def test_the_swagger_assets_are_served(client):
+    import re
+
+    page = client.get("/api/v1/docs").content.decode()
+    asset = re.search(r'(/static/[^"\']+\.js)', page).group(1)
+    response = client.get(asset)
+    assert response.status_code == 200

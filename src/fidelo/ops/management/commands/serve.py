@@ -30,6 +30,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if not options["no_migrate"]:
             call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
         if options["demo"]:
             from fidelo.demo.seed import demo_is_seeded
 
@@ -61,26 +62,31 @@ class Command(BaseCommand):
         return subprocess.Popen(command)
 
     def _wait(self, children: list[subprocess.Popen]) -> None:
-        stopping = False
+        signalled = False
 
-        def stop(signum, _frame):
-            nonlocal stopping
-            stopping = True
+        def stop_children() -> None:
             for child in children:
                 if child.poll() is None:
                     child.send_signal(signal.SIGTERM)
 
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        while not stopping:
-            if any(child.poll() is not None for child in children):
-                stop(signal.SIGTERM, None)
-                break
+        def on_signal(signum, _frame):
+            nonlocal signalled
+            signalled = True
+            stop_children()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        while not signalled and all(child.poll() is None for child in children):
             time.sleep(0.5)
+        if not signalled:
+            stop_children()  # a child died on its own: stop the others
         for child in children:
             try:
                 child.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 child.kill()
-        if any(child.returncode not in (0, -signal.SIGTERM, None) for child in children) and not stopping:
+                child.wait()
+        if not signalled:
+            codes = ", ".join(f"{' '.join(map(str, child.args[:4]))} -> {child.returncode}" for child in children)
+            self.stderr.write(self.style.ERROR(f"A Fidelo process stopped unexpectedly ({codes}); shutting down."))
             sys.exit(1)
