@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from django.db.models import F
 
 from fidelo.core.actors import Actor
-from fidelo.core.clock import now, require_aware
+from fidelo.core.clock import local_date, now, require_aware
 from fidelo.core.db import write_transaction
 from fidelo.core.money import MAX_MINOR
 from fidelo.ledger.models import Lot, TransferKind
@@ -198,7 +198,10 @@ def purchase_refund(
     if occurred_at > now() + FUTURE_TOLERANCE:
         raise InvalidRefund("occurred_at is in the future", code="occurred_in_future", field="occurred_at")
     with write_transaction():
-        purchase = Purchase.objects.select_for_update().select_related("member").get(pk=purchase.pk)
+        # Lock the purchase row only: with select_related, a bare FOR UPDATE also locks the
+        # member row, which the ledger's writes reference (FOR KEY SHARE at commit) after
+        # taking the account lock that this refund waits for next: a deadlock on PostgreSQL.
+        purchase = Purchase.objects.select_for_update(of=("self",)).select_related("member").get(pk=purchase.pk)
         left = purchase.total_minor - purchase.refunded_minor
         if lines:
             refund_minor, points_back, line_updates = _refund_by_lines(purchase, lines)
@@ -221,7 +224,12 @@ def purchase_refund(
                 program=program, lot=lot, amount=points_back, occurred_at=occurred_at,
                 why=Why(
                     reason="refund",
-                    params={"amount_minor": refund_minor, "currency": purchase.currency, "earned_on": purchase.occurred_at.date().isoformat()},
+                    # The day as the member lived it: the database hands back UTC, which is
+                    # the day before for a purchase made after midnight in Paris.
+                    params={
+                        "amount_minor": refund_minor, "currency": purchase.currency,
+                        "earned_on": local_date(purchase.occurred_at, program.organization.timezone).isoformat(),
+                    },
                     source_type="purchase", source_id=purchase.pk, actor=str(actor) if actor else "",
                 ),
             )
