@@ -31,7 +31,9 @@ from fidelo.ledger.errors import (
     TransferRefused,
     TransfersNotAllowed,
 )
+from fidelo.ledger import sql
 from fidelo.ledger.models import Account, AccountKind, Lot, LotStatus, Transfer, TransferKind
+from fidelo.ledger.sql import EarnRow, EarnWritten
 from fidelo.members.errors import MemberClosed
 from fidelo.members.models import Member, MemberStatus
 from fidelo.tenancy.models import ExpiryPolicy, Program
@@ -222,33 +224,55 @@ def points_earn(
     unit = program_unit(program)
     days = program.pending_days if pending_days is None else pending_days
     available_at = occurred_at + dt.timedelta(days=days)
-    pending = available_at > now()
-    kind = AccountKind.PENDING if pending else AccountKind.AVAILABLE
-    source = system_account_id(member.organization_id, source_account_kind, unit)
-    account_id, new_balance = _add_to_balance(member, kind, unit, amount)
-    transfer = _record(
-        organization_id=member.organization_id, unit=unit, debit=source, credit=account_id, amount=amount,
-        kind=TransferKind.EARN if source_account_kind == AccountKind.ISSUED else TransferKind.ADJUST,
-        why=why, occurred_at=occurred_at,
-    )
-    if pending:
-        remaining, status = amount, LotStatus.PENDING
-    else:
-        remaining = min(amount, max(new_balance, 0))
-        status = LotStatus.AVAILABLE if remaining else LotStatus.CLOSED
-    lot = Lot.objects.create(
+    pending = days > 0 and available_at > now()
+    row = EarnRow(
         organization_id=member.organization_id,
-        member=member,
+        member_id=member.id,
         unit=unit,
+        source_account_id=system_account_id(member.organization_id, source_account_kind, unit),
+        account_kind=AccountKind.PENDING if pending else AccountKind.AVAILABLE,
         amount=amount,
-        remaining=remaining,
-        status=status,
-        earned_at=occurred_at,
+        kind=TransferKind.EARN if source_account_kind == AccountKind.ISSUED else TransferKind.ADJUST,
+        reason=why.reason,
+        reason_params=why.params,
+        note=why.note,
+        source_type=why.source_type,
+        source_id=why.source_id,
+        actor=why.actor,
+        occurred_at=occurred_at,
+        created_at=now(),
         available_at=available_at,
         expires_at=expiry_for(program, occurred_at) if expires_at is True else (expires_at or None),
-        transfer=transfer,
     )
-    return Earned(transfer=transfer, lot=lot)
+    written = sql.earn(row)
+    if written is None:  # first credit of this member: open the accounts (nothing was written)
+        member_accounts_ensure(member, unit)
+        written = sql.earn(row)
+    return Earned(transfer=_as_loaded(_transfer_of(row, written)), lot=_as_loaded(_lot_of(row, written)))
+
+
+def _transfer_of(row: EarnRow, written: EarnWritten) -> Transfer:
+    return Transfer(
+        id=written.transfer_id, organization_id=row.organization_id, unit=row.unit, debit_id=row.source_account_id,
+        credit_id=written.account_id, amount=row.amount, kind=row.kind, reason=row.reason, reason_params=row.reason_params,
+        note=row.note, source_type=row.source_type, source_id=row.source_id, actor=row.actor, occurred_at=row.occurred_at,
+        created_at=row.created_at,
+    )
+
+
+def _lot_of(row: EarnRow, written: EarnWritten) -> Lot:
+    return Lot(
+        id=written.lot_id, organization_id=row.organization_id, member_id=row.member_id, unit=row.unit, amount=row.amount,
+        remaining=written.lot_remaining, status=written.lot_status, earned_at=row.occurred_at, available_at=row.available_at,
+        expires_at=row.expires_at, transfer_id=written.transfer_id,
+    )
+
+
+def _as_loaded(instance):
+    """Mark a model instance built from values just written as a saved row (no re-read)."""
+    instance._state.adding = False
+    instance._state.db = "default"
+    return instance
 
 
 def lot_release(*, lot_id: int, program: Program, at: dt.datetime | None = None) -> Transfer | None:

@@ -1,0 +1,150 @@
+"""Plain SQL for the ledger's hottest writes (every purchase goes through them).
+
+Building an ORM INSERT costs several times the statement itself (see docs/performance.md),
+so the earn path writes its rows here with the driver's cursor. The rows are the same as
+the ORM's: values are adapted by the database backend's own `adapt_*` functions, JSON is
+serialized as JSONField does it.
+
+On PostgreSQL the balance update, the transfer and the lot are one statement (one round
+trip); on SQLite, where a statement is a function call, they are three.
+"""
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+from django.db import connection
+
+from fidelo.ledger.models import LotStatus
+
+TRANSFER_COLUMNS = (
+    "organization_id, unit, debit_id, credit_id, amount, kind, reason, reason_params, note, source_type, source_id, actor, "
+    "occurred_at, created_at"
+)
+
+
+def db_time(moment: dt.datetime | None):
+    return None if moment is None else connection.ops.adapt_datetimefield_value(moment)
+
+
+@dataclass(frozen=True, slots=True)
+class EarnRow:
+    """What one credit to a member writes: transfer, lot, balance change."""
+
+    organization_id: int
+    member_id: int
+    unit: str
+    source_account_id: int
+    account_kind: str  # "available" or "pending"
+    amount: int
+    kind: str
+    reason: str
+    reason_params: dict
+    note: str
+    source_type: str
+    source_id: int | None
+    actor: str
+    occurred_at: dt.datetime
+    created_at: dt.datetime
+    available_at: dt.datetime
+    expires_at: dt.datetime | None
+
+    @property
+    def pending(self) -> bool:
+        return self.account_kind == "pending"
+
+
+@dataclass(frozen=True, slots=True)
+class EarnWritten:
+    account_id: int
+    balance: int  # the credited account's balance after the credit
+    transfer_id: int
+    lot_id: int
+    lot_remaining: int
+    lot_status: str
+
+
+def spendable_part(row: EarnRow, new_balance: int) -> tuple[int, str]:
+    """A credit to an available balance in debt pays the debt first (DESIGN: lots sum to the positive balance)."""
+    if row.pending:
+        return row.amount, LotStatus.PENDING
+    remaining = min(row.amount, max(new_balance, 0))
+    return remaining, LotStatus.AVAILABLE if remaining else LotStatus.CLOSED
+
+
+def _transfer_values(row: EarnRow, credit_id) -> list:
+    return [
+        row.organization_id, row.unit, row.source_account_id, credit_id, row.amount, row.kind, row.reason,
+        json.dumps(row.reason_params), row.note, row.source_type, row.source_id, row.actor, db_time(row.occurred_at), db_time(row.created_at),
+    ]
+
+
+_PG_EARN = f"""
+WITH a AS (
+    UPDATE ledger_account SET balance = balance + %s
+    WHERE member_id = %s AND kind = %s AND unit = %s
+    RETURNING id, balance
+), t AS (
+    INSERT INTO ledger_transfer ({TRANSFER_COLUMNS})
+    SELECT %s, %s, %s, a.id, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s FROM a
+    RETURNING id
+), l AS (
+    INSERT INTO ledger_lot (organization_id, member_id, unit, amount, remaining, status, earned_at, available_at, expires_at, transfer_id)
+    SELECT %s, %s, %s, %s,
+           CASE WHEN %s THEN %s ELSE LEAST(%s, GREATEST(a.balance, 0)) END,
+           CASE WHEN %s THEN 'pending' WHEN LEAST(%s, GREATEST(a.balance, 0)) > 0 THEN 'available' ELSE 'closed' END,
+           %s, %s, %s, t.id
+    FROM a, t
+    RETURNING id, remaining, status
+)
+SELECT a.id, a.balance, t.id, l.id, l.remaining, l.status FROM a, t, l
+"""
+
+
+def earn_postgresql(row: EarnRow) -> EarnWritten | None:
+    """One round trip; None if the member's accounts are not opened yet (nothing written then)."""
+    params = [
+        row.amount, row.member_id, row.account_kind, row.unit,
+        *_transfer_values(row, None)[:3], *_transfer_values(row, None)[4:],
+        row.organization_id, row.member_id, row.unit, row.amount,
+        row.pending, row.amount, row.amount,
+        row.pending, row.amount,
+        db_time(row.occurred_at), db_time(row.available_at), db_time(row.expires_at),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_PG_EARN, params)
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    return EarnWritten(*found)
+
+
+def earn_generic(row: EarnRow) -> EarnWritten | None:
+    """Three statements (SQLite, or any backend with RETURNING)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE ledger_account SET balance = balance + %s WHERE member_id = %s AND kind = %s AND unit = %s RETURNING id, balance",
+            [row.amount, row.member_id, row.account_kind, row.unit],
+        )
+        found = cursor.fetchone()
+        if found is None:
+            return None
+        account_id, balance = found
+        cursor.execute(
+            f"INSERT INTO ledger_transfer ({TRANSFER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            _transfer_values(row, account_id),
+        )
+        transfer_id = cursor.fetchone()[0]
+        remaining, status = spendable_part(row, balance)
+        cursor.execute(
+            "INSERT INTO ledger_lot (organization_id, member_id, unit, amount, remaining, status, earned_at, available_at, expires_at, transfer_id) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            [row.organization_id, row.member_id, row.unit, row.amount, remaining, status, db_time(row.occurred_at),
+             db_time(row.available_at), db_time(row.expires_at), transfer_id],
+        )
+        lot_id = cursor.fetchone()[0]
+    return EarnWritten(account_id, balance, transfer_id, lot_id, remaining, status)
+
+
+def earn(row: EarnRow) -> EarnWritten | None:
+    return earn_postgresql(row) if connection.vendor == "postgresql" else earn_generic(row)
