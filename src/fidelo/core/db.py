@@ -98,3 +98,10 @@ def writes(func: F) -> F:
             return func(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def mark_saved(instance):
+    """Mark a model instance built from values just written with plain SQL as a saved row."""
+    instance._state.adding = False
+    instance._state.db = "default"
+    return instance

@@ -12,6 +12,7 @@ REASONS = {
     "purchase": _("Purchase of %(amount)s at %(store)s"),
     "purchase_online": _("Online purchase of %(amount)s"),
     "purchase_pending": _("Purchase of %(amount)s at %(store)s (pending until %(available_on)s, the return period)"),
+    "purchase_online_pending": _("Online purchase of %(amount)s (pending until %(available_on)s, the return period)"),
     "release": _("Points from your purchase of %(earned_on)s are now available"),
     "refund": _("Refund of %(amount)s on your purchase of %(earned_on)s"),
     "redemption": _("Redeemed: %(label)s"),

@@ -22,7 +22,7 @@ from django.db.models import F, Sum
 from fidelo.core.actors import Actor
 from fidelo.core.audit import audit_record
 from fidelo.core.clock import now
-from fidelo.core.db import write_transaction
+from fidelo.core.db import mark_saved, write_transaction
 from fidelo.ledger.errors import (
     InsufficientPoints,
     InvalidAmount,
@@ -153,7 +153,7 @@ def check_amount(amount: int, *, allow_zero: bool = False) -> None:
         raise InvalidAmount(f"The amount must be between 1 and {MAX_AMOUNT}", amount=amount)
 
 
-def _check_active(member: Member) -> None:
+def check_member_active(member: Member) -> None:
     if member.status != MemberStatus.ACTIVE:
         raise MemberClosed()
 
@@ -220,7 +220,7 @@ def points_earn(
     debt first: only what is above zero becomes a spendable lot.
     """
     check_amount(amount)
-    _check_active(member)
+    check_member_active(member)
     unit = program_unit(program)
     days = program.pending_days if pending_days is None else pending_days
     available_at = occurred_at + dt.timedelta(days=days)
@@ -248,7 +248,7 @@ def points_earn(
     if written is None:  # first credit of this member: open the accounts (nothing was written)
         member_accounts_ensure(member, unit)
         written = sql.earn(row)
-    return Earned(transfer=_as_loaded(_transfer_of(row, written)), lot=_as_loaded(_lot_of(row, written)))
+    return Earned(transfer=mark_saved(_transfer_of(row, written)), lot=mark_saved(_lot_of(row, written)))
 
 
 def _transfer_of(row: EarnRow, written: EarnWritten) -> Transfer:
@@ -266,13 +266,6 @@ def _lot_of(row: EarnRow, written: EarnWritten) -> Lot:
         remaining=written.lot_remaining, status=written.lot_status, earned_at=row.occurred_at, available_at=row.available_at,
         expires_at=row.expires_at, transfer_id=written.transfer_id,
     )
-
-
-def _as_loaded(instance):
-    """Mark a model instance built from values just written as a saved row (no re-read)."""
-    instance._state.adding = False
-    instance._state.db = "default"
-    return instance
 
 
 def lot_release(*, lot_id: int, program: Program, at: dt.datetime | None = None) -> Transfer | None:
@@ -363,7 +356,7 @@ def _spend(
 def points_redeem(*, program: Program, member: Member, amount: int, why: Why, occurred_at: dt.datetime | None = None) -> Transfer:
     """Spend points (a reward, a voucher): refused if the available balance is short."""
     check_amount(amount)
-    _check_active(member)
+    check_member_active(member)
     with write_transaction():
         transfer, _ = _spend(
             program=program, member=member, amount=amount, to_kind=AccountKind.REDEEMED, kind=TransferKind.REDEEM, why=why,
@@ -455,8 +448,8 @@ def points_transfer(
         raise TransferRefused("A member cannot transfer points to themselves", code="transfer_to_self")
     if sender.organization_id != recipient.organization_id or sender.organization_id != program.organization_id:
         raise TransferRefused("Both members must belong to this program", code="transfer_other_program")
-    _check_active(sender)
-    _check_active(recipient)
+    check_member_active(sender)
+    check_member_active(recipient)
     if amount < program.transfer_min:
         raise TransferRefused(f"The minimum transfer is {program.transfer_min}", code="transfer_below_minimum", minimum=program.transfer_min)
     occurred_at = occurred_at or now()
@@ -546,7 +539,7 @@ def points_adjust(
                 source_account_kind=AccountKind.ADJUSTMENTS,
             ).transfer
         else:
-            _check_active(member)
+            check_member_active(member)
             transfer, _ = _spend(
                 program=program, member=member, amount=-delta, to_kind=AccountKind.ADJUSTMENTS, kind=TransferKind.ADJUST,
                 why=why, occurred_at=occurred_at,

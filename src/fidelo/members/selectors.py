@@ -1,5 +1,6 @@
 """Reads for members, always scoped by organization."""
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from fidelo.members.errors import InvalidMemberData, MemberNotFound
@@ -23,26 +24,50 @@ def member_lookup(
     email: str | None = None,
     phone: str | None = None,
     external_id: str | None = None,
+    lean: bool = False,
 ) -> Member:
-    """Find one member by exactly one identifier (what a cashier scans or types)."""
+    """Find one member by exactly one identifier (what a cashier scans or types).
+
+    lean=True (the purchase hot path) reads only id, organization and status with one plain
+    query; the other fields are deferred and load on first access.
+    """
     given = {k: v for k, v in {"id": member_id, "card": card, "email": email, "phone": phone, "external_id": external_id}.items() if v}
     if len(given) != 1:
         raise InvalidMemberData("Identify the member by exactly one of id, card, email, phone or external_id", code="member_identifier_invalid")
-    members = Member.objects.filter(organization_id=organization.id)
-    if member_id:
-        found = members.filter(pk=member_id).first()
-    elif card:
-        found = members.filter(card_number=card.strip().replace(" ", "")).first()
-    elif email:
-        found = members.filter(email=normalize_email(email)).first()
-    elif phone:
-        found = members.filter(phone=normalize_phone(phone, region_of_locale(organization.locale))).first()
+    kind, raw = next(iter(given.items()))
+    if kind == "id" and not 0 < int(raw) < 2**63:  # beyond any database's integer: unknown
+        raise MemberNotFound(f"No member with id {raw}", identifier=kind)
+    column, value = _identifier_column(organization, kind, raw)
+    if lean:
+        found = _lean_member(organization.id, column, value)
     else:
-        found = members.filter(external_id=external_id.strip()).first()
+        found = Member.objects.filter(organization_id=organization.id, **{column: value}).first()
     if found is None:
-        kind, value = next(iter(given.items()))
-        raise MemberNotFound(f"No member with {kind} {value}", identifier=kind)
+        raise MemberNotFound(f"No member with {kind} {raw}", identifier=kind)
     return found
+
+
+def _identifier_column(organization: Organization, kind: str, value: object) -> tuple[str, object]:
+    if kind == "id":
+        return "id", value
+    if kind == "card":
+        return "card_number", str(value).strip().replace(" ", "")
+    if kind == "email":
+        return "email", normalize_email(str(value))
+    if kind == "phone":
+        return "phone", normalize_phone(str(value), region_of_locale(organization.locale))
+    return "external_id", str(value).strip()
+
+
+LEAN_FIELDS = ["id", "organization_id", "status"]
+
+
+def _lean_member(organization_id: int, column: str, value: object) -> Member | None:
+    with connection.cursor() as cursor:
+        # `column` comes from _identifier_column's fixed set, never from input.
+        cursor.execute(f"SELECT id, organization_id, status FROM members_member WHERE organization_id = %s AND {column} = %s", [organization_id, value])
+        row = cursor.fetchone()
+    return None if row is None else Member.from_db("default", LEAN_FIELDS, row)
 
 
 def member_search(organization_id: int, query: str = "") -> QuerySet[Member]:

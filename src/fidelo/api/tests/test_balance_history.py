@@ -52,7 +52,8 @@ def test_purchase_points_are_pending_during_the_return_window(api, org, member, 
     assert (balance(api, member)["available"], balance(api, member)["pending"]) == (0, 42)
     entry = history(api, member, EN)["items"][0]
     assert (entry["points"], entry["pending_points"], entry["kind"]) == (0, 42, "earn")
-    assert entry["reason"] == "Purchase of €42.50 at Paris 11e"
+    assert entry["reason"].startswith("Purchase of €42.50 at Paris 11e (pending until ")
+    assert entry["reason"].endswith(", the return period)")
 
 
 def test_fresh_points_expiring_after_one_month_show_as_expiring_soon(api, org, member, store):

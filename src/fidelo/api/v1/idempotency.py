@@ -25,13 +25,15 @@ def idempotent_post(
     *,
     operation: str,
     payload: Any,
-    execute: Callable[[], tuple[int, dict]],
+    execute: Callable[[], tuple[int, dict]] | None = None,
+    prepare: Callable[[], Callable[[], tuple[int, dict]]] | None = None,
     key_fallback: str | None = None,
     duplicate: Callable[[], DomainError] | None = None,
 ) -> HttpResponse:
     key = idempotency_key(request, key_fallback)
     outcome = run_idempotent(
-        organization_id=context(request).organization.id, key=key, operation=operation, payload=payload, execute=execute, duplicate=duplicate
+        organization_id=context(request).organization.id, key=key, operation=operation, payload=payload, execute=execute,
+        prepare=prepare, duplicate=duplicate,
     )
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
     return json_response(outcome.body, outcome.status, headers)

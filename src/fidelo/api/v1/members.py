@@ -29,8 +29,10 @@ from fidelo.tenancy.selectors import program_for
 router = Router(tags=["members"])
 
 
-def resolve_member(organization: Organization, ref: MemberRef) -> Member:
-    return member_lookup(organization, member_id=ref.id, card=ref.card, email=ref.email, phone=ref.phone, external_id=ref.external_id)
+def resolve_member(organization: Organization, ref: MemberRef, *, lean: bool = False) -> Member:
+    return member_lookup(
+        organization, member_id=ref.id, card=ref.card, email=ref.email, phone=ref.phone, external_id=ref.external_id, lean=lean
+    )
 
 
 def member_body(member: Member, consents: dict | None = None) -> dict:

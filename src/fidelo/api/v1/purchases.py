@@ -10,7 +10,7 @@ from fidelo.api.v1.problems import json_response
 from fidelo.api.v1.schemas import PurchaseIn, PurchaseOut, RefundIn, RefundOut, Text
 from fidelo.purchases.errors import DuplicatePurchase, DuplicateRefund
 from fidelo.purchases.models import Purchase, PurchaseLine
-from fidelo.purchases.services import LineInput, RefundLineInput, access_purchase, purchase_record, purchase_refund
+from fidelo.purchases.services import LineInput, RefundLineInput, access_purchase, purchase_apply, purchase_plan, purchase_refund
 from fidelo.tenancy.models import Store
 from fidelo.tenancy.selectors import program_for
 
@@ -43,11 +43,13 @@ def create_purchase(request: HttpRequest, body: PurchaseIn) -> HttpResponse:
     ctx = context(request)
     payload = body.model_dump(mode="json")
 
-    def execute() -> tuple[int, dict]:
+    def prepare():
+        # Reads and checks outside the write transaction: on SQLite the write lock is then
+        # held only while the rows are written.
         program = program_for(ctx.organization.id)
-        member = resolve_member(ctx.organization, body.member)
+        member = resolve_member(ctx.organization, body.member, lean=True)
         store = store_for(ctx, body.store)
-        result = purchase_record(
+        plan = purchase_plan(
             program=program,
             member=member,
             store=store,
@@ -63,10 +65,15 @@ def create_purchase(request: HttpRequest, body: PurchaseIn) -> HttpResponse:
             ],
             actor=actor_of(request),
         )
-        return 201, purchase_body(result.purchase, result.lines, store, pending=result.pending, available_at=result.available_at)
+
+        def write() -> tuple[int, dict]:
+            result = purchase_apply(plan)
+            return 201, purchase_body(result.purchase, result.lines, store, pending=result.pending, available_at=result.available_at)
+
+        return write
 
     return idempotent_post(
-        request, operation="purchase.create", payload=payload, execute=execute, key_fallback=f"purchase:{body.external_id}",
+        request, operation="purchase.create", payload=payload, prepare=prepare, key_fallback=f"purchase:{body.external_id}",
         duplicate=lambda: DuplicatePurchase(external_id=body.external_id),
     )
 

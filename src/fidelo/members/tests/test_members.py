@@ -125,3 +125,13 @@ def test_enrollment_store_must_belong_to_the_organization(org):
     foreign = store_create(organization=other, code="x", name="X")
     with pytest.raises(InvalidMemberData):
         member_enroll(organization=org, actor=STAFF, first_name="A", store=foreign)
+
+
+def test_a_lean_lookup_reads_three_fields_and_loads_the_rest_on_demand(member, org, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        lean = member_lookup(org, card=member.card_number, lean=True)
+        assert (lean.id, lean.organization_id, lean.status) == (member.id, org.id, "active")
+    with django_assert_num_queries(1):
+        assert lean.last_name == "Dupont"
+    with pytest.raises(MemberNotFound):
+        member_lookup(org, email="nobody@exemple.fr", lean=True)
