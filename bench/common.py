@@ -282,7 +282,9 @@ class PostgresCluster:
 
 
 def temp_dir(prefix: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=prefix))
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)  # the postgres system user must reach the cluster folder inside
+    return path
 
 
 def random_suffix() -> str:
