@@ -50,6 +50,27 @@ class _Rejected(Exception):
 Write = Callable[[], tuple[int, dict[str, Any]]]
 
 
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The idempotency record a write may store itself, in its own statement."""
+
+    organization_id: int
+    key: str
+    operation: str
+    fingerprint: str
+
+
+class StoresReceipt:
+    """A write step that stores its idempotency record itself (and opens its own transaction).
+
+    On PostgreSQL the purchase writes everything, record included, in one statement that
+    commits by itself: no BEGIN and COMMIT round trips.
+    """
+
+    def __init__(self, write: Callable[[Receipt], tuple[int, dict[str, Any]]]):
+        self.write = write
+
+
 def run_idempotent(
     *,
     organization_id: int,
@@ -76,18 +97,24 @@ def run_idempotent(
         except DomainError as error:
             raise _Rejected(error) from error
         assert write is not None, "run_idempotent needs execute or prepare"
+        if isinstance(write, StoresReceipt):
+            try:
+                status, body = write.write(Receipt(organization_id, key, operation, digest))
+            except DomainError as error:
+                raise _Rejected(error) from error
+            return Outcome(status, body)
         with all_or_nothing():
             try:
                 status, body = write()
             except DomainError as error:
                 raise _Rejected(error) from error
-            _store(organization_id, key, operation, digest, status, body)
+            store_receipt(Receipt(organization_id, key, operation, digest), status, body)
             return Outcome(status, body)
     except _Rejected as rejected:
         problem = rejected.error.as_problem()
         try:
             with write_transaction():
-                _store(organization_id, key, operation, digest, rejected.error.status, problem)
+                store_receipt(Receipt(organization_id, key, operation, digest), rejected.error.status, problem)
         except IntegrityError:
             return _replay(organization_id, key, digest, duplicate)
         return Outcome(rejected.error.status, problem)
@@ -95,14 +122,21 @@ def run_idempotent(
         return _replay(organization_id, key, digest, duplicate)
 
 
-def _store(organization_id: int, key: str, operation: str, digest: str, status: int, body: dict[str, Any]) -> None:
-    # One plain INSERT: this runs on every state-changing request.
+RECEIPT_COLUMNS = "organization_id, key, operation, fingerprint, status_code, response, created_at"
+
+
+def receipt_params(receipt: Receipt, status: int, body: dict[str, Any]) -> list:
+    return [receipt.organization_id, receipt.key, receipt.operation, receipt.fingerprint, status, json.dumps(body, default=str),
+            connection.ops.adapt_datetimefield_value(now())]
+
+
+def store_receipt(receipt: Receipt, status: int, body: dict[str, Any]) -> None:
+    """One plain INSERT (this runs on every state-changing request), in the caller's transaction."""
     cast = "::jsonb" if connection.vendor == "postgresql" else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO core_idempotencyrecord (organization_id, key, operation, fingerprint, status_code, response, created_at) "
-            f"VALUES (%s, %s, %s, %s, %s, %s{cast}, %s)",
-            [organization_id, key, operation, digest, status, json.dumps(body, default=str), connection.ops.adapt_datetimefield_value(now())],
+            f"INSERT INTO core_idempotencyrecord ({RECEIPT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s{cast}, %s)",
+            receipt_params(receipt, status, body),
         )
 
 

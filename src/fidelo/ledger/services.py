@@ -221,11 +221,34 @@ def points_earn(
     """
     check_amount(amount)
     check_member_active(member)
+    row = earn_row(
+        program=program, member=member, amount=amount, why=why, occurred_at=occurred_at, pending_days=pending_days,
+        source_account_kind=source_account_kind, expires_at=expires_at,
+    )
+    written = sql.earn(row)
+    if written is None:  # first credit of this member: open the accounts (nothing was written)
+        member_accounts_ensure(member, row.unit)
+        written = sql.earn(row)
+    return Earned(transfer=mark_saved(_transfer_of(row, written)), lot=mark_saved(_lot_of(row, written)))
+
+
+def earn_row(
+    *,
+    program: Program,
+    member: Member,
+    amount: int,
+    why: Why,
+    occurred_at: dt.datetime,
+    pending_days: int | None = None,
+    source_account_kind: str = AccountKind.ISSUED,
+    expires_at: dt.datetime | None | bool = True,
+) -> EarnRow:
+    """The rows a credit writes (pending during the return window, with its expiry), not yet written."""
     unit = program_unit(program)
     days = program.pending_days if pending_days is None else pending_days
     available_at = occurred_at + dt.timedelta(days=days)
     pending = days > 0 and available_at > now()
-    row = EarnRow(
+    return EarnRow(
         organization_id=member.organization_id,
         member_id=member.id,
         unit=unit,
@@ -244,11 +267,6 @@ def points_earn(
         available_at=available_at,
         expires_at=expiry_for(program, occurred_at) if expires_at is True else (expires_at or None),
     )
-    written = sql.earn(row)
-    if written is None:  # first credit of this member: open the accounts (nothing was written)
-        member_accounts_ensure(member, unit)
-        written = sql.earn(row)
-    return Earned(transfer=mark_saved(_transfer_of(row, written)), lot=mark_saved(_lot_of(row, written)))
 
 
 def _transfer_of(row: EarnRow, written: EarnWritten) -> Transfer:

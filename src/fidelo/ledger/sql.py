@@ -79,40 +79,59 @@ def _transfer_values(row: EarnRow, credit_id) -> list:
     ]
 
 
-_PG_EARN = f"""
-WITH a AS (
-    UPDATE ledger_account SET balance = balance + %s
-    WHERE member_id = %s AND kind = %s AND unit = %s
-    RETURNING id, balance
-), t AS (
-    INSERT INTO ledger_transfer ({TRANSFER_COLUMNS})
-    SELECT %s, %s, %s, a.id, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s FROM a
-    RETURNING id
-), l AS (
-    INSERT INTO ledger_lot (organization_id, member_id, unit, amount, remaining, status, earned_at, available_at, expires_at, transfer_id)
-    SELECT %s, %s, %s, %s,
-           CASE WHEN %s THEN %s ELSE LEAST(%s, GREATEST(a.balance, 0)) END,
-           CASE WHEN %s THEN 'pending' WHEN LEAST(%s, GREATEST(a.balance, 0)) > 0 THEN 'available' ELSE 'closed' END,
-           %s, %s, %s, t.id
-    FROM a, t
-    RETURNING id, remaining, status
-)
-SELECT a.id, a.balance, t.id, l.id, l.remaining, l.status FROM a, t, l
-"""
+# PostgreSQL: the earn as common table expressions, so that a caller can put its own rows
+# in the same statement (purchases.sql does: the purchase, its lines and the idempotency
+# record with the credit, one round trip). Each function returns (sql, params) in text order.
+
+
+def pg_balance_cte(row: EarnRow) -> tuple[str, list]:
+    return (
+        "a AS (UPDATE ledger_account SET balance = balance + %s WHERE member_id = %s AND kind = %s AND unit = %s RETURNING id, balance)",
+        [row.amount, row.member_id, row.account_kind, row.unit],
+    )
+
+
+def pg_transfer_cte(row: EarnRow, *, source_id_sql: str = "%s", from_sql: str = "a") -> tuple[str, list]:
+    values = _transfer_values(row, None)
+    head, tail = values[:3], values[4:]  # without credit_id (a.id)
+    source_index = 6  # amount, kind, reason, params, note, source_type, [source_id], actor, occurred, created
+    params = head + tail[:source_index] + ([row.source_id] if source_id_sql == "%s" else []) + tail[source_index + 1 :]
+    return (
+        f"t AS (INSERT INTO ledger_transfer ({TRANSFER_COLUMNS}) "
+        f"SELECT %s, %s, %s, a.id, %s, %s, %s, %s::jsonb, %s, %s, {source_id_sql}, %s, %s, %s FROM {from_sql} RETURNING id)",
+        params,
+    )
+
+
+def pg_lot_cte(row: EarnRow) -> tuple[str, list]:
+    return (
+        "l AS (INSERT INTO ledger_lot (organization_id, member_id, unit, amount, remaining, status, earned_at, available_at, expires_at, transfer_id) "
+        "SELECT %s, %s, %s, %s, "
+        "CASE WHEN %s THEN %s ELSE LEAST(%s, GREATEST(a.balance, 0)) END, "
+        "CASE WHEN %s THEN 'pending' WHEN LEAST(%s, GREATEST(a.balance, 0)) > 0 THEN 'available' ELSE 'closed' END, "
+        "%s, %s, %s, t.id FROM a, t RETURNING id, remaining, status)",
+        [
+            row.organization_id, row.member_id, row.unit, row.amount,
+            row.pending, row.amount, row.amount,
+            row.pending, row.amount,
+            db_time(row.occurred_at), db_time(row.available_at), db_time(row.expires_at),
+        ],
+    )
+
+
+def compose(ctes: list[tuple[str, list]], select: str) -> tuple[str, list]:
+    sql = "WITH " + ",\n".join(fragment for fragment, _ in ctes) + "\n" + select
+    return sql, [param for _, params in ctes for param in params]
 
 
 def earn_postgresql(row: EarnRow) -> EarnWritten | None:
     """One round trip; None if the member's accounts are not opened yet (nothing written then)."""
-    params = [
-        row.amount, row.member_id, row.account_kind, row.unit,
-        *_transfer_values(row, None)[:3], *_transfer_values(row, None)[4:],
-        row.organization_id, row.member_id, row.unit, row.amount,
-        row.pending, row.amount, row.amount,
-        row.pending, row.amount,
-        db_time(row.occurred_at), db_time(row.available_at), db_time(row.expires_at),
-    ]
+    sql, params = compose(
+        [pg_balance_cte(row), pg_transfer_cte(row), pg_lot_cte(row)],
+        "SELECT a.id, a.balance, t.id, l.id, l.remaining, l.status FROM a, t, l",
+    )
     with connection.cursor() as cursor:
-        cursor.execute(_PG_EARN, params)
+        cursor.execute(sql, params)
         found = cursor.fetchone()
     if found is None:
         return None

@@ -1,18 +1,22 @@
 """Record purchases (earning at the base rate) and refunds (taking points back)."""
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import connection
 from django.db.models import F
 
 from fidelo.core.actors import Actor
 from fidelo.core.clock import local_date, now, require_aware
-from fidelo.core.db import mark_saved, write_transaction
+from fidelo.core.db import all_or_nothing, mark_saved, write_transaction
+from fidelo.core.idempotency import Receipt, store_receipt
 from fidelo.core.money import MAX_MINOR
 from fidelo.ledger.models import Lot, TransferKind
-from fidelo.ledger.services import Why, check_member_active as _check_member_active, points_earn, points_reverse_lot, program_unit
+from fidelo.ledger.services import Why, check_member_active as _check_member_active, earn_row, points_earn, points_reverse_lot, program_unit
 from fidelo.members.models import Member
+from fidelo.purchases import sql as purchase_sql
 from fidelo.purchases.earning import allocate, proportional_to_date, units_for
 from fidelo.purchases.errors import (
     CurrencyMismatch,
@@ -135,33 +139,40 @@ def purchase_plan(
     )
 
 
+def _purchase_why(plan: PurchasePlan, purchase_id: int | None) -> Why:
+    program, store = plan.program, plan.store
+    currency = program.organization.currency
+    pending = program.pending_days > 0 and plan.occurred_at + dt.timedelta(days=program.pending_days) > now()
+    online = plan.channel == SalesChannel.ONLINE or store is None
+    if pending:
+        reason = "purchase_online_pending" if online else "purchase_pending"
+    else:
+        reason = "purchase_online" if online else "purchase"
+    params = {"amount_minor": plan.total_minor, "currency": currency, "store": store.name if store else ""}
+    if pending:
+        params["available_on"] = local_date(plan.occurred_at + dt.timedelta(days=program.pending_days), program.organization.timezone).isoformat()
+    return Why(reason=reason, params=params, source_type="purchase", source_id=purchase_id, actor=str(plan.actor) if plan.actor else "")
+
+
+def _line_rows(plan: PurchasePlan, purchase: Purchase) -> list[PurchaseLine]:
+    return [
+        PurchaseLine(
+            purchase=purchase, position=index, sku=line.sku, name=line.name, category=line.category, brand=line.brand,
+            quantity=line.quantity, unit_price_minor=line.unit_price_minor, discount_minor=line.discount_minor,
+            amount_minor=line.amount_minor, points_earned=share,
+        )
+        for index, (line, share) in enumerate(zip(plan.lines, plan.line_points), start=1)
+    ]
+
+
 def purchase_apply(plan: PurchasePlan) -> PurchaseResult:
     """Write a planned purchase and its points, in the caller's write transaction."""
-    program, member, store = plan.program, plan.member, plan.store
-    currency = program.organization.currency
-    purchase = _insert_purchase(plan, currency)
+    purchase = _insert_purchase(plan)
     earned = None
     if plan.points > 0:
-        pending = program.pending_days > 0 and plan.occurred_at + dt.timedelta(days=program.pending_days) > now()
-        if pending:
-            reason = "purchase_online_pending" if plan.channel == SalesChannel.ONLINE or store is None else "purchase_pending"
-        else:
-            reason = "purchase_online" if plan.channel == SalesChannel.ONLINE or store is None else "purchase"
-        params = {"amount_minor": plan.total_minor, "currency": currency, "store": store.name if store else ""}
-        if pending:
-            params["available_on"] = local_date(plan.occurred_at + dt.timedelta(days=program.pending_days), program.organization.timezone).isoformat()
-        why = Why(reason=reason, params=params, source_type="purchase", source_id=purchase.pk, actor=str(plan.actor) if plan.actor else "")
-        earned = points_earn(program=program, member=member, amount=plan.points, why=why, occurred_at=plan.occurred_at)
-    line_rows = []
-    if plan.lines:
-        line_rows = PurchaseLine.objects.bulk_create(
-            PurchaseLine(
-                purchase=purchase, position=index, sku=line.sku, name=line.name, category=line.category, brand=line.brand,
-                quantity=line.quantity, unit_price_minor=line.unit_price_minor, discount_minor=line.discount_minor,
-                amount_minor=line.amount_minor, points_earned=share,
-            )
-            for index, (line, share) in enumerate(zip(plan.lines, plan.line_points), start=1)
-        )
+        why = _purchase_why(plan, purchase.pk)
+        earned = points_earn(program=plan.program, member=plan.member, amount=plan.points, why=why, occurred_at=plan.occurred_at)
+    line_rows = PurchaseLine.objects.bulk_create(_line_rows(plan, purchase)) if plan.lines else []
     return PurchaseResult(
         purchase=purchase,
         pending=bool(earned and earned.pending),
@@ -170,28 +181,50 @@ def purchase_apply(plan: PurchasePlan) -> PurchaseResult:
     )
 
 
-def _insert_purchase(plan: PurchasePlan, currency: str) -> Purchase:
+def purchase_apply_with_receipt(
+    plan: PurchasePlan, *, receipt: Receipt, respond: Callable[[PurchaseResult], tuple[int, dict[str, Any]]]
+) -> tuple[int, dict[str, Any]]:
+    """Write a planned purchase with its idempotency record (the response `respond` builds).
+
+    On PostgreSQL it is one statement that commits by itself (see purchases.sql); else, or
+    for a member's very first credit (accounts not opened yet), one write transaction.
+    """
+    if connection.vendor == "postgresql" and plan.points > 0:
+        purchase = _unsaved_purchase(plan)
+        lines = _line_rows(plan, purchase)
+        row = earn_row(program=plan.program, member=plan.member, amount=plan.points, why=_purchase_why(plan, None), occurred_at=plan.occurred_at)
+        purchase.id = 0  # the statement puts the real id in the stored response
+        result = PurchaseResult(purchase=purchase, pending=row.pending, available_at=row.available_at, lines=lines)
+        status, template = respond(result)
+        written = purchase_sql.record_postgresql(purchase, lines, row, receipt, status, template)
+        if written is not None:
+            return status, written[0]
+    with all_or_nothing():
+        result = purchase_apply(plan)
+        status, body = respond(result)
+        store_receipt(receipt, status, body)
+    return status, body
+
+
+def _unsaved_purchase(plan: PurchasePlan) -> Purchase:
+    return Purchase(
+        organization_id=plan.member.organization_id, member_id=plan.member.id, store_id=plan.store.id if plan.store else None,
+        external_id=plan.external_id, channel=plan.channel, occurred_at=plan.occurred_at, currency=plan.program.organization.currency,
+        total_minor=plan.total_minor, refunded_minor=0, points_earned=plan.points, points_reversed=0, has_lines=bool(plan.lines),
+        created_at=now(),
+    )
+
+
+def _insert_purchase(plan: PurchasePlan) -> Purchase:
     # One plain INSERT: the ORM's costs several times the statement on this hot path.
-    created_at = now()
+    purchase = _unsaved_purchase(plan)
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO purchases_purchase (organization_id, member_id, store_id, external_id, channel, occurred_at, currency, "
-            "total_minor, refunded_minor, points_earned, points_reversed, has_lines, created_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, %s, 0, %s, %s) RETURNING id",
-            [
-                plan.member.organization_id, plan.member.id, plan.store.id if plan.store else None, plan.external_id, plan.channel,
-                connection.ops.adapt_datetimefield_value(plan.occurred_at), currency, plan.total_minor, plan.points, bool(plan.lines),
-                connection.ops.adapt_datetimefield_value(created_at),
-            ],
+            f"INSERT INTO purchases_purchase ({purchase_sql.PURCHASE_COLUMNS}) VALUES ({', '.join(['%s'] * 13)}) RETURNING id",
+            purchase_sql.purchase_values(purchase),
         )
-        purchase_id = cursor.fetchone()[0]
-    return mark_saved(
-        Purchase(
-            id=purchase_id, organization_id=plan.member.organization_id, member_id=plan.member.id, store_id=plan.store.id if plan.store else None,
-            external_id=plan.external_id, channel=plan.channel, occurred_at=plan.occurred_at, currency=currency, total_minor=plan.total_minor,
-            refunded_minor=0, points_earned=plan.points, points_reversed=0, has_lines=bool(plan.lines), created_at=created_at,
-        )
-    )
+        purchase.id = cursor.fetchone()[0]
+    return mark_saved(purchase)
 
 
 def purchase_record(**fields) -> PurchaseResult:

@@ -92,6 +92,8 @@ def api_key_create(*, organization: Organization, name: str, actor: Actor, store
     if store is not None and store.organization_id != organization.id:
         raise InvalidSetting("The store belongs to another organization", field="store")
     secret = secrets.token_urlsafe(32)
+    while secret[0] == "-":  # a prefix starting with "-" reads as an option on the command line
+        secret = secrets.token_urlsafe(32)
     prefix = secret[:8]
     token = f"{API_KEY_PREFIX}{secret}"
     key = ApiKey.objects.create(organization=organization, store=store, name=name, prefix=prefix, digest=digest_token(token))

@@ -8,9 +8,10 @@ from fidelo.api.v1.idempotency import idempotent_post
 from fidelo.api.v1.members import resolve_member
 from fidelo.api.v1.problems import json_response
 from fidelo.api.v1.schemas import PurchaseIn, PurchaseOut, RefundIn, RefundOut, Text
+from fidelo.core.idempotency import StoresReceipt
 from fidelo.purchases.errors import DuplicatePurchase, DuplicateRefund
 from fidelo.purchases.models import Purchase, PurchaseLine
-from fidelo.purchases.services import LineInput, RefundLineInput, access_purchase, purchase_apply, purchase_plan, purchase_refund
+from fidelo.purchases.services import LineInput, RefundLineInput, access_purchase, purchase_apply_with_receipt, purchase_plan, purchase_refund
 from fidelo.tenancy.models import Store
 from fidelo.tenancy.selectors import program_for
 
@@ -66,11 +67,10 @@ def create_purchase(request: HttpRequest, body: PurchaseIn) -> HttpResponse:
             actor=actor_of(request),
         )
 
-        def write() -> tuple[int, dict]:
-            result = purchase_apply(plan)
+        def respond(result) -> tuple[int, dict]:
             return 201, purchase_body(result.purchase, result.lines, store, pending=result.pending, available_at=result.available_at)
 
-        return write
+        return StoresReceipt(lambda receipt: purchase_apply_with_receipt(plan, receipt=receipt, respond=respond))
 
     return idempotent_post(
         request, operation="purchase.create", payload=payload, prepare=prepare, key_fallback=f"purchase:{body.external_id}",

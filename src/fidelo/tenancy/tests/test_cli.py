@@ -32,7 +32,7 @@ def test_an_operator_sets_up_a_merchant_and_enrolls_a_member():
     assert member.card_number in run("member", "find", "--org", "belle-mine", "--email", "INES@exemple.fr")
     assert StaffMembership.objects.filter(organization__slug="belle-mine", role="owner").exists()
     prefix = ApiKey.objects.get().prefix
-    run("org", "revoke-key", "--org", "belle-mine", "--prefix", prefix)
+    run("org", "revoke-key", "--org", "belle-mine", f"--prefix={prefix}")
     assert ApiKey.objects.get().revoked_at is not None
 
 
