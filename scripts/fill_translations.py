@@ -35,17 +35,20 @@ def main() -> int:
             out.append(entry)
             continue
         msgid = unquote(match.group(1))
-        if not msgid:
-            out.append(entry)
+        if not msgid:  # the header: makemessages marks it fuzzy, which hides nothing
+            out.append(re.sub(r"^#, fuzzy\n", "", entry, flags=re.M))
             continue
         translation = TRANSLATIONS.get(msgid)
+        fuzzy = re.search(r"^#,.*\bfuzzy\b", entry, flags=re.M) is not None
         if translation is None:
-            if not unquote(match.group(2)):
-                missing.append(msgid)
+            if fuzzy or not unquote(match.group(2)):
+                missing.append(msgid)  # a fuzzy guess by makemessages is not a translation
             out.append(entry)
             continue
         entry = entry[: match.start(2)] + quote(translation) + ("\n" if match.group(2).endswith("\n") else "")
-        entry = entry.replace("#, fuzzy\n", "")
+        entry = re.sub(r"^#\|.*\n", "", entry, flags=re.M)  # previous msgid of a fuzzy match
+        entry = re.sub(r"^#, fuzzy\n", "", entry, flags=re.M)
+        entry = re.sub(r"^#, fuzzy, ", "#, ", entry, flags=re.M)
         out.append(entry)
     PO.write_text("\n\n".join(out), encoding="utf-8")
     subprocess.run(["msgfmt", "--check-format", "-o", str(PO.with_suffix(".mo")), str(PO)], check=True)
