@@ -22,33 +22,32 @@ class JobReport:
     amount: int = 0
 
 
-def release_due(*, at: dt.datetime | None = None, progress: Callable[[int], None] | None = None) -> JobReport:
-    at = at or now()
+def _resolve_due(
+    find: Callable[[dt.datetime, int], list[tuple[int, int]]],
+    resolve: Callable[..., object],
+    at: dt.datetime,
+    progress: Callable[[int], None] | None,
+) -> JobReport:
+    """Resolve every due lot that `find` returns, batch after batch, each in its own transaction."""
     report = JobReport()
     while True:
-        due = selectors.due_pending_lots(at, BATCH)
+        due = find(at, BATCH)
         if not due:
             return report
         for lot_id, organization_id in due:
-            transfer = lot_release(lot_id=lot_id, program=program_for(organization_id), at=at)
+            transfer = resolve(lot_id=lot_id, program=program_for(organization_id), at=at)
             if transfer is not None:
                 report.lots += 1
                 report.amount += transfer.amount
             if progress:
                 progress(1)
+
+
+def release_due(*, at: dt.datetime | None = None, progress: Callable[[int], None] | None = None) -> JobReport:
+    """Release the pending lots whose return window has ended."""
+    return _resolve_due(selectors.due_pending_lots, lot_release, at or now(), progress)
 
 
 def expire_due(*, at: dt.datetime | None = None, progress: Callable[[int], None] | None = None) -> JobReport:
-    at = at or now()
-    report = JobReport()
-    while True:
-        due = selectors.due_expired_lots(at, BATCH)
-        if not due:
-            return report
-        for lot_id, organization_id in due:
-            transfer = lot_expire(lot_id=lot_id, program=program_for(organization_id), at=at)
-            if transfer is not None:
-                report.lots += 1
-                report.amount += transfer.amount
-            if progress:
-                progress(1)
+    """Move what is left of lots past their expiry date to the expiry account."""
+    return _resolve_due(selectors.due_expired_lots, lot_expire, at or now(), progress)
