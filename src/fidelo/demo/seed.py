@@ -443,7 +443,7 @@ class Planner:
         shop_prefix = ("FP-CHA", "FP-MER")
         retracts = pm.profile == "parti" and pm.plan != "carte" and rng.random() < 0.3
         if pm.plan == "carte":
-            card = self._purchase(pm, pm.enrolled_at + dt.timedelta(minutes=2), pm.store, [self._line(GYM_CARD)], prefix=shop_prefix[pm.store])
+            self._purchase(pm, pm.enrolled_at + dt.timedelta(minutes=2), pm.store, [self._line(GYM_CARD)], prefix=shop_prefix[pm.store])
         else:
             sku, name, price = GYM_PLANS[pm.plan]
             subscription = [self._line((sku, name, "abonnement", price))]

@@ -14,7 +14,7 @@ from fidelo.core.db import all_or_nothing, mark_saved, write_transaction
 from fidelo.core.idempotency import Receipt, store_receipt
 from fidelo.core.money import MAX_MINOR
 from fidelo.ledger.models import Lot, TransferKind
-from fidelo.ledger.services import Why, check_member_active as _check_member_active, earn_row, points_earn, points_reverse_lot, program_unit
+from fidelo.ledger.services import Why, check_member_active as _check_member_active, earn_row, points_earn, points_reverse_lot
 from fidelo.members.models import Member
 from fidelo.purchases import sql as purchase_sql
 from fidelo.purchases.earning import allocate, proportional_to_date, units_for
