@@ -93,6 +93,9 @@ def organization_by_slug(slug: str) -> Organization:
 
 
 def program_has_activity(organization_id: int) -> bool:
+    """Has anything been earned yet? (The currency mode is locked from then on.)"""
+    # The ledger's table is read by name: tenancy sits below the ledger in the layering and
+    # cannot import its models for this one question.
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM ledger_transfer WHERE organization_id = %s LIMIT 1", [organization_id])
         return cursor.fetchone() is not None
