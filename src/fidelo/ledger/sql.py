@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from django.db import connection
 
+from fidelo.core.db import fetchone_prepared
+
 from fidelo.ledger.models import LotStatus
 
 TRANSFER_COLUMNS = (
@@ -130,9 +132,7 @@ def earn_postgresql(row: EarnRow) -> EarnWritten | None:
         [pg_balance_cte(row), pg_transfer_cte(row), pg_lot_cte(row)],
         "SELECT a.id, a.balance, t.id, l.id, l.remaining, l.status FROM a, t, l",
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        found = cursor.fetchone()
+    found = fetchone_prepared(sql, params)
     if found is None:
         return None
     return EarnWritten(*found)

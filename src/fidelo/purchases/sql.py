@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from fidelo.core.db import mark_saved
+from fidelo.core.db import fetchone_prepared, mark_saved
 from fidelo.core.idempotency import RECEIPT_COLUMNS, Receipt, receipt_params
 from fidelo.ledger.sql import EarnRow, compose, db_time, pg_balance_cte, pg_lot_cte, pg_transfer_cte
 from fidelo.ledger.models import Lot, Transfer
@@ -88,9 +88,7 @@ def record_postgresql(
     sql, params = compose(ctes, f"SELECT p.id, a.id, a.balance, t.id, l.id, l.remaining, l.status{line_ids} FROM a, p, t, l, i")
     # Inside a caller's transaction (tests), a failure must not spoil it: use a savepoint.
     with transaction.atomic() if connection.in_atomic_block else nullcontext():
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            found = cursor.fetchone()
+        found = fetchone_prepared(sql, params)
     if found is None:
         return None
     purchase_id, account_id, _balance, transfer_id, lot_id, remaining, lot_status, line_ids_found = found
