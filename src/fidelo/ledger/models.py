@@ -27,6 +27,8 @@ class AccountKind(models.TextChoices):
     REDEEMED = "redeemed", _("Redeemed")
     EXPIRED = "expired", _("Expired")
     ADJUSTMENTS = "adjustments", _("Manual adjustments")
+    WALLET_ISSUED = "wallet_issued", _("Wallet credit issued")
+    WALLET_SPENT = "wallet_spent", _("Wallet credit spent")
 
 
 MEMBER_KINDS = (AccountKind.AVAILABLE, AccountKind.PENDING)
@@ -63,6 +65,7 @@ class TransferKind(models.TextChoices):
     TRANSFER = "transfer", _("Transfer between members")
     ADJUST = "adjust", _("Manual adjustment")
     RESTORE = "restore", _("Given back")
+    CREDIT = "credit", _("Wallet credit")
 
 
 class AppendOnlyQuerySet(models.QuerySet):

@@ -213,6 +213,8 @@ def points_earn(
     pending_days: int | None = None,
     source_account_kind: str = AccountKind.ISSUED,
     expires_at: dt.datetime | None | bool = True,
+    unit: str | None = None,
+    transfer_kind: str | None = None,
 ) -> Earned:
     """Credit `amount` to the member: pending during the return window, else available.
 
@@ -223,7 +225,7 @@ def points_earn(
     check_member_active(member)
     row = earn_row(
         program=program, member=member, amount=amount, why=why, occurred_at=occurred_at, pending_days=pending_days,
-        source_account_kind=source_account_kind, expires_at=expires_at,
+        source_account_kind=source_account_kind, expires_at=expires_at, unit=unit, transfer_kind=transfer_kind,
     )
     written = sql.earn(row)
     if written is None:  # first credit of this member: open the accounts (nothing was written)
@@ -242,9 +244,14 @@ def earn_row(
     pending_days: int | None = None,
     source_account_kind: str = AccountKind.ISSUED,
     expires_at: dt.datetime | None | bool = True,
+    unit: str | None = None,
+    transfer_kind: str | None = None,
 ) -> EarnRow:
-    """The rows a credit writes (pending during the return window, with its expiry), not yet written."""
-    unit = program_unit(program)
+    """The rows a credit writes (pending during the return window, with its expiry), not yet written.
+
+    `unit` defaults to the program's (another unit: the member's wallet in euros).
+    """
+    unit = unit or program_unit(program)
     days = program.pending_days if pending_days is None else pending_days
     available_at = occurred_at + dt.timedelta(days=days)
     pending = days > 0 and available_at > now()
@@ -255,7 +262,7 @@ def earn_row(
         source_account_id=system_account_id(member.organization_id, source_account_kind, unit),
         account_kind=AccountKind.PENDING if pending else AccountKind.AVAILABLE,
         amount=amount,
-        kind=TransferKind.EARN if source_account_kind == AccountKind.ISSUED else TransferKind.ADJUST,
+        kind=transfer_kind or (TransferKind.EARN if source_account_kind == AccountKind.ISSUED else TransferKind.ADJUST),
         reason=why.reason,
         reason_params=why.params,
         note=why.note,
@@ -353,9 +360,9 @@ def _consume_lots(member: Member, unit: str, amount: int, *, first_lot_id: int |
 
 def _spend(
     *, program: Program, member: Member, amount: int, to_kind: str, kind: str, why: Why, occurred_at: dt.datetime,
-    allow_debt: bool = False, first_lot_id: int | None = None,
+    allow_debt: bool = False, first_lot_id: int | None = None, unit: str | None = None,
 ) -> tuple[Transfer, list[Consumed]]:
-    unit = program_unit(program)
+    unit = unit or program_unit(program)
     account = lock_available_account(member, unit)
     if not allow_debt and account.balance < amount:
         raise InsufficientPoints(
@@ -373,14 +380,73 @@ def _spend(
 
 def points_redeem(*, program: Program, member: Member, amount: int, why: Why, occurred_at: dt.datetime | None = None) -> Transfer:
     """Spend points (a reward, a voucher): refused if the available balance is short."""
+    return points_spend(program=program, member=member, amount=amount, why=why, occurred_at=occurred_at).transfer
+
+
+@dataclass(frozen=True)
+class Spent:
+    transfer: Transfer
+    consumed: list[Consumed]  # the lots it came from, earliest expiry first (to give them back)
+
+
+def points_spend(
+    *, program: Program, member: Member, amount: int, why: Why, occurred_at: dt.datetime | None = None, unit: str | None = None,
+    to_kind: str = AccountKind.REDEEMED,
+) -> Spent:
+    """Spend from the available balance (points, or the euro wallet with `unit`); refused if short."""
     check_amount(amount)
     check_member_active(member)
     with write_transaction():
-        transfer, _ = _spend(
-            program=program, member=member, amount=amount, to_kind=AccountKind.REDEEMED, kind=TransferKind.REDEEM, why=why,
-            occurred_at=occurred_at or now(),
+        transfer, consumed = _spend(
+            program=program, member=member, amount=amount, to_kind=to_kind, kind=TransferKind.REDEEM, why=why,
+            occurred_at=occurred_at or now(), unit=unit,
         )
+    return Spent(transfer, consumed)
+
+
+def points_restore(
+    *, program: Program, member: Member, parts: list[Consumed], why: Why, occurred_at: dt.datetime | None = None,
+    unit: str | None = None, from_kind: str = AccountKind.REDEEMED,
+) -> Transfer:
+    """Give back what a spending took (a cancelled voucher), with the lots' own expiry dates.
+
+    Points whose date has passed meanwhile come back already expired: the expiry job takes
+    them at its next run, so a cancellation never extends the life of points.
+    """
+    amount = sum(part.amount for part in parts)
+    check_amount(amount)
+    unit = unit or program_unit(program)
+    occurred_at = occurred_at or now()
+    with write_transaction():
+        account = lock_available_account(member, unit)
+        _, new_balance = _add_to_balance(member, AccountKind.AVAILABLE, unit, amount)
+        transfer = _record(
+            organization_id=member.organization_id, unit=unit, debit=system_account_id(member.organization_id, from_kind, unit),
+            credit=account.id, amount=amount, kind=TransferKind.RESTORE, why=why, occurred_at=occurred_at,
+        )
+        _credit_lots(member, unit, parts, transfer, new_balance, occurred_at)
     return transfer
+
+
+def _credit_lots(member: Member, unit: str, parts: list[Consumed], transfer: Transfer, new_balance: int, at: dt.datetime) -> None:
+    """Recreate `parts` as lots of `member`; a balance in debt takes its share first."""
+    amount = sum(part.amount for part in parts)
+    skip = amount - min(amount, max(new_balance, 0))
+    lots = []
+    for part in parts:
+        use = part.amount
+        if skip:
+            cut = min(skip, use)
+            skip -= cut
+            use -= cut
+        lots.append(
+            Lot(
+                organization_id=member.organization_id, member=member, unit=unit, amount=part.amount, remaining=use,
+                status=LotStatus.AVAILABLE if use else LotStatus.CLOSED, earned_at=part.earned_at,
+                available_at=at, expires_at=part.expires_at, transfer=transfer,
+            )
+        )
+    Lot.objects.bulk_create(lots)
 
 
 @dataclass(frozen=True)
@@ -499,23 +565,7 @@ def points_transfer(
         )
         consumed = _consume_lots(sender, unit, amount)
         # The recipient may be in debt: only what lifts the balance above zero is spendable.
-        spendable = min(amount, max(recipient_balance, 0))
-        skip = amount - spendable
-        new_lots = []
-        for part in consumed:
-            use = part.amount
-            if skip:
-                cut = min(skip, use)
-                skip -= cut
-                use -= cut
-            new_lots.append(
-                Lot(
-                    organization_id=sender.organization_id, member=recipient, unit=unit, amount=part.amount, remaining=use,
-                    status=LotStatus.AVAILABLE if use else LotStatus.CLOSED, earned_at=part.earned_at,
-                    available_at=occurred_at, expires_at=part.expires_at, transfer=transfer,
-                )
-            )
-        Lot.objects.bulk_create(new_lots)
+        _credit_lots(recipient, unit, consumed, transfer, recipient_balance, occurred_at)
         audit_record(
             organization_id=sender.organization_id, actor=actor, action="points.transfer", target_type="transfer", target_id=transfer.id,
             data={"from": sender.id, "to": recipient.id, "amount": amount},
