@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "fidelo.members",
     "fidelo.ledger",
     "fidelo.purchases",
+    "fidelo.rewards",
     "fidelo.demo",
     "fidelo.ops",
 ]

@@ -4,7 +4,7 @@ Transfers store a reason code and its parameters; the text is rendered in the re
 language when the history is read, so a member sees their own language.
 """
 
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import get_language, gettext_lazy as _
 
 from fidelo.core.money import format_money
 
@@ -22,6 +22,8 @@ REASONS = {
     "transfer_in": _("Transfer from %(name)s"),
     "restore": _("Points given back: %(label)s"),
     "bonus": _("Bonus: %(label)s"),
+    "wallet_credit": _("Wallet credit: %(label)s"),
+    "wallet_spend": _("Paid %(amount)s with your wallet at %(store)s"),
 }
 
 
@@ -30,6 +32,8 @@ def render_reason(code: str, params: dict, note: str = "") -> str:
     if template is None:
         return note or code
     values = {"note": note, **params}
+    if "label_en" in params and (get_language() or "fr").startswith("en"):
+        values["label"] = params["label_en"]  # reward titles are kept in both languages
     if "amount_minor" in params:
         values["amount"] = format_money(int(params["amount_minor"]), params.get("currency", "EUR"))
     try:

@@ -1,0 +1,140 @@
+"""The rewards catalog, vouchers, partner code pools, auto-redemption and offer tracking."""
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from fidelo.members.models import Member
+from fidelo.tenancy.models import Organization, Store
+
+
+class RewardKind(models.TextChoices):
+    VOUCHER_AMOUNT = "voucher_amount", _("Discount voucher (fixed amount)")
+    VOUCHER_PERCENT = "voucher_percent", _("Discount voucher (percentage)")
+    FREE_PRODUCT = "free_product", _("Free product or service")
+    EXPERIENCE = "experience", _("Experience")
+    DONATION = "donation", _("Charity donation")
+    WALLET_CREDIT = "wallet_credit", _("Wallet credit")
+    PARTNER_CODE = "partner_code", _("Partner reward")
+
+
+# Kinds that give the member a voucher to present (at the till, or to a partner).
+VOUCHER_KINDS = {
+    RewardKind.VOUCHER_AMOUNT, RewardKind.VOUCHER_PERCENT, RewardKind.FREE_PRODUCT, RewardKind.EXPERIENCE, RewardKind.PARTNER_CODE,
+}
+
+
+class Reward(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="rewards")
+    kind = models.CharField(max_length=20, choices=RewardKind.choices)
+    title_fr = models.CharField(_("title (French)"), max_length=200)
+    title_en = models.CharField(_("title (English)"), max_length=200, blank=True, default="")
+    description_fr = models.TextField(_("description (French)"), blank=True, default="")
+    description_en = models.TextField(_("description (English)"), blank=True, default="")
+    image_url = models.CharField(_("image"), max_length=500, blank=True, default="")
+    cost_points = models.PositiveIntegerField(_("cost in points"))
+    stock = models.PositiveIntegerField(_("stock"), null=True, blank=True)  # None: unlimited
+    valid_from = models.DateTimeField(_("valid from"), null=True, blank=True)
+    valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
+    limit_per_member = models.PositiveIntegerField(_("limit per member"), null=True, blank=True)
+    allowed_tiers = models.JSONField(_("tiers allowed"), default=list, blank=True)  # tier codes; empty: everyone
+    stores = models.ManyToManyField(Store, blank=True, related_name="+")  # empty: every store
+    active = models.BooleanField(_("active"), default=True)
+    # What the voucher is worth: a fixed amount or a percentage (basis points) of the basket,
+    # from a minimum basket; a free product names its SKU and the most it covers.
+    amount_minor = models.PositiveBigIntegerField(default=0)
+    percent_bp = models.PositiveIntegerField(default=0)  # 1500 = 15 %
+    min_basket_minor = models.PositiveBigIntegerField(default=0)
+    product_sku = models.CharField(max_length=120, blank=True, default="")
+    charity_name = models.CharField(_("association"), max_length=200, blank=True, default="")
+    voucher_days = models.PositiveIntegerField(_("voucher valid for (days)"), default=30)
+    refund_points_on_expiry = models.BooleanField(_("give the points back when the voucher expires"), default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(cost_points__gt=0), name="reward_cost_positive"),
+            models.CheckConstraint(condition=Q(percent_bp__lte=10000), name="reward_percent_at_most_100"),
+        ]
+        indexes = [models.Index(fields=["organization", "active"], name="reward_org_active_idx")]
+
+    def __str__(self) -> str:
+        return self.title_fr
+
+    def title(self, language: str) -> str:
+        return self.title_en if language.startswith("en") and self.title_en else self.title_fr
+
+
+class PartnerCode(models.Model):
+    """One code from a partner's uploaded pool, handed out once."""
+
+    reward = models.ForeignKey(Reward, on_delete=models.CASCADE, related_name="codes")
+    code = models.CharField(max_length=200)
+    voucher = models.OneToOneField("Voucher", on_delete=models.PROTECT, null=True, blank=True, related_name="partner_code")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["reward", "code"], name="partner_code_unique_per_reward")]
+        indexes = [models.Index(fields=["reward", "voucher"], name="partner_code_free_idx")]
+
+
+class VoucherStatus(models.TextChoices):
+    ISSUED = "issued", _("Issued")
+    USED = "used", _("Used")
+    EXPIRED = "expired", _("Expired")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class Voucher(models.Model):
+    """A redemption: what the member got for their points (a voucher, a donation, wallet credit)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="vouchers")
+    reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="vouchers")
+    code = models.CharField(max_length=32, unique=True)
+    status = models.CharField(max_length=16, choices=VoucherStatus.choices)
+    points = models.PositiveIntegerField()
+    # The lots the points came from, to give them back with their own expiry dates.
+    spent_lots = models.JSONField(default=list, blank=True)
+    redeem_transfer_id = models.BigIntegerField()
+    channel = models.CharField(max_length=16, default="api")  # "portal", "pos", "api", "auto"
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_store = models.ForeignKey(Store, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    used_value_minor = models.BigIntegerField(default=0)
+    used_purchase_external_id = models.CharField(max_length=120, blank=True, default="")
+    closed_at = models.DateTimeField(null=True, blank=True)  # cancelled or expired
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["member", "reward", "status"], name="voucher_member_reward_idx"),
+            models.Index(fields=["status", "expires_at"], name="voucher_expiry_idx"),
+            models.Index(fields=["reward", "status"], name="voucher_reward_idx"),
+        ]
+
+
+class AutoRedemption(models.Model):
+    """A member's choice: issue this reward as soon as the balance allows it."""
+
+    member = models.OneToOneField(Member, on_delete=models.CASCADE, related_name="auto_redemption")
+    reward = models.ForeignKey(Reward, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class OfferEventKind(models.TextChoices):
+    SEEN = "seen", _("Seen")
+    REQUESTED = "requested", _("Requested")
+    USED = "used", _("Used")
+
+
+class OfferEvent(models.Model):
+    """Offer tracking: a member saw, requested or used a reward (penetration and usage rates)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    reward = models.ForeignKey(Reward, on_delete=models.CASCADE, related_name="offer_events")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=OfferEventKind.choices)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["reward", "kind", "member"], name="offer_event_idx")]
