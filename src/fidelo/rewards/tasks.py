@@ -3,6 +3,7 @@
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task, lock_task
 
+from fidelo.rewards.jobs import auto_redeem_due
 from fidelo.rewards.services import vouchers_expire_due
 
 
@@ -23,3 +24,10 @@ def auto_redeem_member(member_id: int) -> int:
     if member is None:
         return 0
     return len(auto_redeem(program=program_for(member.organization_id), member=member))
+
+
+@db_periodic_task(crontab(minute="*"))
+@lock_task("rewards-auto-redeem")
+def auto_redeem_members() -> int:
+    """Members who opted in get their reward within a minute of their balance allowing it."""
+    return auto_redeem_due()
