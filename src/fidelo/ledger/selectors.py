@@ -156,7 +156,7 @@ def ledger_verify(*, organization_id: int | None = None) -> list[Drift]:
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            SELECT a.id, a.member_id, a.kind, a.balance,
+            SELECT a.id, a.member_id, a.kind, a.unit, a.balance,
                    COALESCE((SELECT SUM(t.amount) FROM ledger_transfer t WHERE t.credit_id = a.id), 0)
                  - COALESCE((SELECT SUM(t.amount) FROM ledger_transfer t WHERE t.debit_id = a.id), 0)
             FROM ledger_account a
@@ -164,29 +164,29 @@ def ledger_verify(*, organization_id: int | None = None) -> list[Drift]:
             """,
             params,
         )
-        balances: dict[tuple[int, str], int] = {}
-        for account_id, member_id, kind, cached, derived in cursor.fetchall():
-            balances[(member_id, kind)] = cached
+        # Per member, kind and unit: a member may hold points and a euro wallet.
+        balances: dict[tuple[int, str, str], int] = {}
+        for account_id, member_id, kind, unit, cached, derived in cursor.fetchall():
+            balances[(member_id, kind, unit)] = cached
             if cached != derived:
                 drifts.append(Drift("balance differs from its transfers", account_id, member_id, derived, cached))
         cursor.execute(
             f"""
-            SELECT l.member_id, l.status, SUM(l.remaining)
+            SELECT l.member_id, l.unit, l.status, SUM(l.remaining)
             FROM ledger_lot l JOIN ledger_account a ON a.member_id = l.member_id AND a.kind = 'available' AND a.unit = l.unit
             WHERE l.status IN ('pending', 'available'){org_clause}
-            GROUP BY l.member_id, l.status
+            GROUP BY l.member_id, l.unit, l.status
             """,
             params,
         )
-        lot_sums = {(member_id, status): total for member_id, status, total in cursor.fetchall()}
-        members = {member_id for member_id, _ in balances}
-        for member_id in members:
-            pending_balance = balances.get((member_id, AccountKind.PENDING), 0)
-            pending_lots = lot_sums.get((member_id, LotStatus.PENDING), 0)
+        lot_sums = {(member_id, unit, status): total for member_id, unit, status, total in cursor.fetchall()}
+        for member_id, unit in sorted({(member_id, unit) for member_id, _, unit in balances}):
+            pending_balance = balances.get((member_id, AccountKind.PENDING, unit), 0)
+            pending_lots = lot_sums.get((member_id, unit, LotStatus.PENDING), 0)
             if pending_lots != pending_balance:
                 drifts.append(Drift("pending lots differ from the pending balance", None, member_id, pending_balance, pending_lots))
-            available_balance = balances.get((member_id, AccountKind.AVAILABLE), 0)
-            available_lots = lot_sums.get((member_id, LotStatus.AVAILABLE), 0)
+            available_balance = balances.get((member_id, AccountKind.AVAILABLE, unit), 0)
+            available_lots = lot_sums.get((member_id, unit, LotStatus.AVAILABLE), 0)
             if available_lots != max(available_balance, 0):
                 drifts.append(Drift("available lots differ from the available balance", None, member_id, max(available_balance, 0), available_lots))
         # Summing both legs of every transfer is zero by construction and proves nothing;

@@ -81,3 +81,8 @@ class VoucherNotForTill(Conflict):
 class WalletEmpty(Conflict):
     code = "wallet_empty"
     title = _("The wallet is empty")
+
+
+class VoucherNotCancellable(Conflict):
+    code = "voucher_not_cancellable"
+    title = _("This voucher cannot be cancelled")

@@ -3,12 +3,12 @@
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 
 from fidelo.core.clock import now
 from fidelo.members.models import Member
 from fidelo.rewards.errors import RewardNotFound, VoucherNotFound
-from fidelo.rewards.models import OfferEvent, OfferEventKind, Reward, RewardKind, Voucher, VoucherStatus
+from fidelo.rewards.models import OfferEvent, OfferEventKind, PartnerCode, Reward, RewardKind, Voucher, VoucherStatus
 from fidelo.rewards.services import normalize_code
 
 
@@ -31,13 +31,14 @@ def access_voucher(organization_id: int, code: str) -> Voucher:
 
 
 def catalog(organization_id: int, *, at: dt.datetime | None = None, include_inactive: bool = False) -> QuerySet[Reward]:
-    """The rewards on offer now (valid, active, in stock), cheapest first."""
+    """The rewards on offer now (valid, active, in stock; a partner reward with a free code), cheapest first."""
     at = at or now()
     rewards = Reward.objects.filter(organization_id=organization_id)
     if not include_inactive:
+        free_code = PartnerCode.objects.filter(reward=OuterRef("pk"), voucher__isnull=True)
         rewards = rewards.filter(active=True).filter(Q(valid_from__isnull=True) | Q(valid_from__lte=at)).filter(
             Q(valid_until__isnull=True) | Q(valid_until__gt=at)
-        ).exclude(stock=0)
+        ).exclude(stock=0).exclude(Q(kind=RewardKind.PARTNER_CODE) & ~Exists(free_code))
     return rewards.order_by("cost_points", "pk")
 
 

@@ -42,6 +42,7 @@ from fidelo.rewards.errors import (
     VoucherAlreadyUsed,
     VoucherCancelled,
     VoucherExpired,
+    VoucherNotCancellable,
     VoucherNotForTill,
     VoucherStoreNotAllowed,
     WalletEmpty,
@@ -70,7 +71,9 @@ def new_voucher_code() -> str:
 
 
 def normalize_code(code: str) -> str:
-    return (code or "").strip().upper().replace("-", "").replace(" ", "")
+    """As typed at a till: case, spaces and dashes do not matter, O reads as 0 and I or L as 1."""
+    code = (code or "").strip().upper().replace("-", "").replace(" ", "")
+    return code.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
 
 
 # --- catalog -------------------------------------------------------------------------------
@@ -87,7 +90,7 @@ def _check_reward(reward: Reward, program: Program) -> None:
         raise InvalidReward(f"kind must be one of {', '.join(RewardKind.values)}", field="kind")
     if not reward.title_fr.strip():
         raise InvalidReward("A French title is required", field="title_fr")
-    if not isinstance(reward.cost_points, int) or not 0 < reward.cost_points <= 10**9:
+    if not isinstance(reward.cost_points, int) or isinstance(reward.cost_points, bool) or not 0 < reward.cost_points <= 10**9:
         raise InvalidReward("cost_points must be between 1 and 1000000000", field="cost_points")
     if reward.stock is not None and not 0 <= reward.stock <= 10**9:
         raise InvalidReward("stock must be between 0 and 1000000000 (or empty: unlimited)", field="stock")
@@ -321,6 +324,8 @@ def voucher_value(voucher: Voucher, *, store: Store | None, basket_minor: int, l
         raise VoucherExpired(expired_at=voucher.expires_at.isoformat() if voucher.expires_at else None)
     if reward.kind not in VOUCHER_KINDS or reward.kind == RewardKind.PARTNER_CODE:
         raise VoucherNotForTill()
+    if store is not None and store.organization_id != voucher.organization_id:
+        raise VoucherStoreNotAllowed()
     allowed = list(reward.stores.values_list("pk", flat=True))
     if allowed and (store is None or store.pk not in allowed):
         raise VoucherStoreNotAllowed()
@@ -384,13 +389,15 @@ def _close_and_restore(voucher: Voucher, program: Program, *, status: str, give_
 def voucher_cancel(*, voucher: Voucher, program: Program, actor: Actor, at: dt.datetime | None = None) -> Voucher:
     """Cancel an issued voucher: the member gets the points back (once)."""
     at = at or now()
-    if voucher.status == VoucherStatus.USED:
-        raise VoucherAlreadyUsed()
-    if voucher.status in (VoucherStatus.CANCELLED, VoucherStatus.EXPIRED):
-        raise VoucherCancelled() if voucher.status == VoucherStatus.CANCELLED else VoucherExpired()
+    refusals = {VoucherStatus.USED: VoucherAlreadyUsed, VoucherStatus.CANCELLED: VoucherCancelled, VoucherStatus.EXPIRED: VoucherExpired}
+    if voucher.status in refusals:
+        raise refusals[voucher.status]()
+    if voucher.reward.kind == RewardKind.PARTNER_CODE:
+        # The member has seen the partner's code and could still use it: no points back.
+        raise VoucherNotCancellable("A partner code was handed out with this voucher; it cannot be cancelled")
     if not _close_and_restore(voucher, program, status=VoucherStatus.CANCELLED, give_back=True, at=at, reason=str(actor)):
-        voucher.refresh_from_db()
-        raise VoucherAlreadyUsed() if voucher.status == VoucherStatus.USED else VoucherCancelled()
+        voucher.refresh_from_db()  # another till, a cancellation or the expiry job was faster
+        raise refusals.get(voucher.status, VoucherCancelled)()
     audit_record(organization_id=voucher.organization_id, actor=actor, action="voucher.cancel", target_type="voucher", target_id=voucher.id)
     return voucher
 

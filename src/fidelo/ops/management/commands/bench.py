@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-BENCHES = ["earn"]
+BENCHES = ["earn", "redeem"]
 REPO_ROOT = Path(__file__).resolve().parents[5]
 
 
@@ -25,7 +25,7 @@ def _bench_module(name: str):
 
 
 class Command(BaseCommand):
-    help = "Run a benchmark (earn: purchases over HTTP vs the raw ceiling). The last line printed is JSON."
+    help = "Run a benchmark (earn: purchases over HTTP vs the raw ceiling; redeem: redemptions over HTTP vs earn). The last line printed is JSON."
     requires_system_checks = []
 
     def add_arguments(self, parser):
