@@ -93,13 +93,17 @@ def _add_to_balance(member: Member, kind: str, unit: str, delta: int) -> tuple[i
     return row[0], row[1]
 
 
+ACCOUNT_FIELDS = ["id", "organization_id", "member_id", "kind", "unit", "balance"]  # the model's field order
+
+
 def lock_available_account(member: Member, unit: str) -> Account:
     """Lock (PostgreSQL) and return the member's available account, opening it if needed."""
-    account = Account.objects.select_for_update().filter(member=member, kind=AccountKind.AVAILABLE, unit=unit).first()
-    if account is None:
+    row = sql.lock_account_row(member.id, AccountKind.AVAILABLE, unit)
+    if row is None:
         member_accounts_ensure(member, unit)
-        account = Account.objects.select_for_update().get(member=member, kind=AccountKind.AVAILABLE, unit=unit)
-    return account
+        row = sql.lock_account_row(member.id, AccountKind.AVAILABLE, unit)
+    account_id, organization_id, balance = row
+    return Account.from_db("default", ACCOUNT_FIELDS, [account_id, organization_id, member.id, AccountKind.AVAILABLE, unit, balance])
 
 
 def lock_available_accounts(members: list[Member], unit: str) -> dict[int, Account]:
@@ -128,22 +132,12 @@ class Why:
 
 
 def _record(*, organization_id: int, unit: str, debit: int, credit: int, amount: int, kind: str, why: Why, occurred_at: dt.datetime) -> Transfer:
-    return Transfer.objects.create(
-        organization_id=organization_id,
-        unit=unit,
-        debit_id=debit,
-        credit_id=credit,
-        amount=amount,
-        kind=kind,
-        reason=why.reason,
-        reason_params=why.params,
-        note=why.note,
-        source_type=why.source_type,
-        source_id=why.source_id,
-        actor=why.actor,
-        occurred_at=occurred_at,
-        created_at=now(),
+    fields = dict(
+        organization_id=organization_id, unit=unit, amount=amount, kind=kind, reason=why.reason, reason_params=why.params, note=why.note,
+        source_type=why.source_type, source_id=why.source_id, actor=why.actor, occurred_at=occurred_at, created_at=now(),
     )
+    transfer_id = sql.insert_transfer(debit=debit, credit=credit, **fields)  # plain INSERT: on every redemption and refund
+    return mark_saved(Transfer(id=transfer_id, debit_id=debit, credit_id=credit, **fields))
 
 
 def check_amount(amount: int, *, allow_zero: bool = False) -> None:
@@ -340,21 +334,32 @@ class Consumed:
 
 
 def _consume_lots(member: Member, unit: str, amount: int, *, first_lot_id: int | None = None) -> list[Consumed]:
-    """Take `amount` from the member's available lots, earliest expiry first (caller holds the lock)."""
+    """Take `amount` from the member's available lots, earliest expiry first (caller holds the lock).
+
+    Lots are read a few at a time: a spending usually empties one or two of them, while a
+    regular customer may hold hundreds.
+    """
     consumed: list[Consumed] = []
     left = amount
     lots = Lot.objects.filter(member=member, unit=unit, status=LotStatus.AVAILABLE, remaining__gt=0)
-    ordered = list(lots.filter(pk=first_lot_id)) if first_lot_id else []
+    order = (F("expires_at").asc(nulls_last=True), "earned_at", "pk")
+    fields = ("pk", "remaining", "expires_at", "earned_at")
+    first = list(lots.filter(pk=first_lot_id).values_list(*fields)) if first_lot_id else []
     rest = lots.exclude(pk=first_lot_id) if first_lot_id else lots
-    ordered_iter = [*ordered, *rest.order_by(F("expires_at").asc(nulls_last=True), "earned_at", "pk").iterator(chunk_size=100)]
-    for lot in ordered_iter:
-        if left <= 0:
+    while left > 0:
+        # Each batch empties every lot it takes from but the last one, which ends the loop:
+        # the next query finds the following lots.
+        batch = first or list(rest.order_by(*order).values_list(*fields)[:20])
+        first = []
+        if not batch:
             break
-        take = min(lot.remaining, left)
-        left -= take
-        after = lot.remaining - take
-        Lot.objects.filter(pk=lot.pk).update(remaining=after, status=LotStatus.AVAILABLE if after else LotStatus.CLOSED)
-        consumed.append(Consumed(lot_id=lot.pk, amount=take, expires_at=lot.expires_at, earned_at=lot.earned_at))
+        for lot_id, remaining, expires_at, earned_at in batch:
+            if left <= 0:
+                break
+            take = min(remaining, left)
+            left -= take
+            sql.set_lot_remaining(lot_id, remaining - take)
+            consumed.append(Consumed(lot_id=lot_id, amount=take, expires_at=expires_at, earned_at=earned_at))
     return consumed
 
 

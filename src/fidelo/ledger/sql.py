@@ -167,3 +167,36 @@ def earn_generic(row: EarnRow) -> EarnWritten | None:
 
 def earn(row: EarnRow) -> EarnWritten | None:
     return earn_postgresql(row) if connection.vendor == "postgresql" else earn_generic(row)
+
+
+def insert_transfer(*, organization_id: int, unit: str, debit: int, credit: int, amount: int, kind: str, reason: str,
+                    reason_params: dict, note: str, source_type: str, source_id: int | None, actor: str,
+                    occurred_at: dt.datetime, created_at: dt.datetime) -> int:
+    cast = "::jsonb" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO ledger_transfer ({TRANSFER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s{cast}, %s, %s, %s, %s, %s, %s) RETURNING id",
+            [organization_id, unit, debit, credit, amount, kind, reason, json.dumps(reason_params), note, source_type, source_id, actor,
+             db_time(occurred_at), db_time(created_at)],
+        )
+        return cursor.fetchone()[0]
+
+
+def lock_account_row(member_id: int, kind: str, unit: str) -> tuple[int, int, int] | None:
+    """(id, organization id, balance) of a member account, locked until commit on PostgreSQL.
+
+    SQLite has no row locks: there the write transaction (IMMEDIATE) already excludes others.
+    """
+    lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, organization_id, balance FROM ledger_account WHERE member_id = %s AND kind = %s AND unit = %s{lock}",
+                       [member_id, kind, unit])
+        return cursor.fetchone()
+
+
+def set_lot_remaining(lot_id: int, remaining: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE ledger_lot SET remaining = %s, status = %s WHERE id = %s",
+            [remaining, LotStatus.AVAILABLE if remaining else LotStatus.CLOSED, lot_id],
+        )
