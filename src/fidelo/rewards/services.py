@@ -11,6 +11,7 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import F
 
 from fidelo.core.actors import Actor
@@ -211,46 +212,78 @@ class Redemption:
     partner_code: str = ""
 
 
-def reward_redeem(*, program: Program, member: Member, reward: Reward, channel: str = "api", at: dt.datetime | None = None) -> Redemption:
-    """Spend the member's points on a reward: a voucher, a donation or wallet credit, atomically."""
+@dataclass(frozen=True)
+class RedemptionPlan:
+    """A redemption checked as far as it can be without the member's lock: what is left to write."""
+
+    program: Program
+    member: Member
+    reward: Reward
+    channel: str
+    at: dt.datetime
+    code: str
+
+
+def redemption_plan(*, program: Program, member: Member, reward: Reward, channel: str = "api", at: dt.datetime | None = None) -> RedemptionPlan:
     at = at or now()
     check_redeemable(reward, member, at)
-    unit = program_unit(program)
-    with write_transaction():
-        lock_available_account(member, unit)  # serializes this member's redemptions (limit, balance)
-        if reward.limit_per_member is not None:
-            taken = Voucher.objects.filter(member=member, reward=reward).exclude(status=VoucherStatus.CANCELLED).count()
-            if taken >= reward.limit_per_member:
-                raise LimitPerMemberReached(f"At most {reward.limit_per_member} per member", limit=reward.limit_per_member)
-        if reward.stock is not None:
-            taken = Reward.objects.filter(pk=reward.pk, stock__gt=0).update(stock=F("stock") - 1)
-            if not taken:
-                raise OutOfStock()
-        spent = points_spend(
-            program=program, member=member, amount=reward.cost_points, occurred_at=at,
-            why=Why(reason="redemption", params={"label": reward.title_fr, "label_en": reward.title_en or reward.title_fr},
-                    source_type="reward", source_id=reward.pk, actor=channel),
+    return RedemptionPlan(program=program, member=member, reward=reward, channel=channel, at=at, code=new_voucher_code())
+
+
+def redemption_apply(plan: RedemptionPlan) -> Redemption:
+    """Spend the points and issue what the reward gives, in the caller's write transaction.
+
+    The member's account is locked first (by the spending), then the reward's stock row:
+    always in that order, so concurrent redemptions cannot deadlock.
+    """
+    program, member, reward, at, channel = plan.program, plan.member, plan.reward, plan.at, plan.channel
+    spent = points_spend(
+        program=program, member=member, amount=reward.cost_points, occurred_at=at,
+        why=Why(reason="redemption", params={"label": reward.title_fr, "label_en": reward.title_en or reward.title_fr},
+                source_type="reward", source_id=reward.pk, actor=channel),
+    )
+    if reward.limit_per_member is not None:  # counted under the member's lock
+        taken = Voucher.objects.filter(member_id=member.pk, reward_id=reward.pk).exclude(status=VoucherStatus.CANCELLED).count()
+        if taken >= reward.limit_per_member:
+            raise LimitPerMemberReached(f"At most {reward.limit_per_member} per member", limit=reward.limit_per_member)
+    if reward.stock is not None and not Reward.objects.filter(pk=reward.pk, stock__gt=0).update(stock=F("stock") - 1):
+        raise OutOfStock()
+    voucher = Voucher.objects.create(
+        organization_id=member.organization_id, member_id=member.pk, reward=reward, code=plan.code, status=VoucherStatus.ISSUED,
+        points=reward.cost_points, spent_lots=[_lot_json(part) for part in spent.consumed], redeem_transfer_id=spent.transfer.id,
+        channel=channel, issued_at=at, expires_at=_voucher_expiry(reward, at) if reward.kind in VOUCHER_KINDS else None,
+    )
+    partner_code = ""
+    if reward.kind == RewardKind.PARTNER_CODE:
+        partner_code = _hand_out_code(reward, voucher)
+    elif reward.kind == RewardKind.DONATION:
+        _close_as_used(voucher, at, value=reward.amount_minor)
+    elif reward.kind == RewardKind.WALLET_CREDIT:
+        points_earn(
+            program=program, member=member, amount=reward.amount_minor, occurred_at=at, pending_days=0, expires_at=None,
+            unit=program.organization.currency, source_account_kind=AccountKind.WALLET_ISSUED, transfer_kind=TransferKind.CREDIT,
+            why=Why(reason="wallet_credit", params={"label": reward.title_fr, "label_en": reward.title_en or reward.title_fr},
+                    source_type="voucher", source_id=voucher.pk, actor=channel),
         )
-        voucher = Voucher.objects.create(
-            organization_id=member.organization_id, member=member, reward=reward, code=new_voucher_code(), status=VoucherStatus.ISSUED,
-            points=reward.cost_points, spent_lots=[_lot_json(part) for part in spent.consumed], redeem_transfer_id=spent.transfer.id,
-            channel=channel, issued_at=at, expires_at=_voucher_expiry(reward, at) if reward.kind in VOUCHER_KINDS else None,
-        )
-        partner_code = ""
-        if reward.kind == RewardKind.PARTNER_CODE:
-            partner_code = _hand_out_code(reward, voucher)
-        elif reward.kind == RewardKind.DONATION:
-            _close_as_used(voucher, at, value=reward.amount_minor)
-        elif reward.kind == RewardKind.WALLET_CREDIT:
-            points_earn(
-                program=program, member=member, amount=reward.amount_minor, occurred_at=at, pending_days=0, expires_at=None,
-                unit=program.organization.currency, source_account_kind=AccountKind.WALLET_ISSUED, transfer_kind=TransferKind.CREDIT,
-                why=Why(reason="wallet_credit", params={"label": reward.title_fr, "label_en": reward.title_en or reward.title_fr},
-                        source_type="voucher", source_id=voucher.pk, actor=channel),
-            )
-            _close_as_used(voucher, at, value=reward.amount_minor)
-        OfferEvent.objects.create(organization_id=member.organization_id, reward=reward, member=member, kind=OfferEventKind.REQUESTED, at=at)
+        _close_as_used(voucher, at, value=reward.amount_minor)
+    _offer_event(member.organization_id, reward.pk, member.pk, OfferEventKind.REQUESTED, at)
     return Redemption(voucher=voucher, partner_code=partner_code)
+
+
+def reward_redeem(*, program: Program, member: Member, reward: Reward, channel: str = "api", at: dt.datetime | None = None) -> Redemption:
+    """Spend the member's points on a reward: a voucher, a donation or wallet credit, atomically."""
+    plan = redemption_plan(program=program, member=member, reward=reward, channel=channel, at=at)
+    with write_transaction():
+        return redemption_apply(plan)
+
+
+def _offer_event(organization_id: int, reward_id: int, member_id: int, kind: str, at: dt.datetime) -> None:
+    # A plain INSERT: one per redemption and per use, nothing is read back.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO rewards_offerevent (organization_id, reward_id, member_id, kind, at) VALUES (%s, %s, %s, %s, %s)",
+            [organization_id, reward_id, member_id, kind, connection.ops.adapt_datetimefield_value(at)],
+        )
 
 
 def _voucher_expiry(reward: Reward, at: dt.datetime) -> dt.datetime:
@@ -361,8 +394,7 @@ def voucher_use(*, voucher: Voucher, store: Store | None, basket_minor: int, lin
         if not used:  # another till was faster
             voucher.refresh_from_db()
             raise VoucherAlreadyUsed(used_at=voucher.used_at.isoformat() if voucher.used_at else None)
-        OfferEvent.objects.create(organization_id=voucher.organization_id, reward_id=voucher.reward_id, member_id=voucher.member_id,
-                                  kind=OfferEventKind.USED, at=at)
+        _offer_event(voucher.organization_id, voucher.reward_id, voucher.member_id, OfferEventKind.USED, at)
     voucher.refresh_from_db()
     return Valuation(voucher=voucher, value_minor=valuation.value_minor, basket_minor=basket_minor)
 
