@@ -13,6 +13,7 @@ from fidelo.core.models import AuditEntry, IdempotencyRecord
 from fidelo.ledger.models import Account, Lot, Transfer
 from fidelo.members.models import Consent, Member
 from fidelo.purchases.models import Purchase, PurchaseLine, Refund, Visit
+from fidelo.rewards.models import AutoRedemption, OfferEvent, PartnerCode, Reward, Voucher
 from fidelo.tenancy.models import ApiKey, Organization, Store
 from fidelo.tenancy.selectors import forget_program
 from fidelo.tenancy.services import api_key_create, program_update
@@ -32,6 +33,11 @@ COUNTED = {
     "consent": Consent,
     "idempotency": IdempotencyRecord,
     "audit": AuditEntry,
+    "reward": Reward,
+    "voucher": Voucher,
+    "partner_code": PartnerCode,
+    "auto_redemption": AutoRedemption,
+    "offer_event": OfferEvent,
 }
 
 
@@ -44,6 +50,15 @@ def state() -> dict:
     data["lines"] = list(PurchaseLine.objects.order_by("pk").values_list("pk", "refunded_quantity", "points_reversed"))
     data["members"] = list(Member.objects.order_by("pk").values_list("pk", "email", "phone", "status", "first_name"))
     data["api_keys"] = list(ApiKey.objects.order_by("pk").values_list("pk", "revoked_at"))
+    data["rewards"] = [
+        (r.pk, r.stock, r.active, r.title_fr, r.title_en, r.cost_points, r.valid_until, sorted(s.pk for s in r.stores.all()))
+        for r in Reward.objects.order_by("pk").prefetch_related("stores")
+    ]
+    data["vouchers"] = list(
+        Voucher.objects.order_by("pk").values_list("pk", "status", "used_at", "used_store", "used_value_minor", "used_purchase_external_id", "closed_at")
+    )
+    data["partner_codes"] = list(PartnerCode.objects.order_by("pk").values_list("pk", "voucher"))
+    data["auto_redemptions"] = list(AutoRedemption.objects.order_by("pk").values_list("member", "reward"))
     return data
 
 
@@ -124,6 +139,10 @@ class World:
     friend: Member
     purchase: dict
     api: ApiClient
+    # Set by with_rewards() for the rewards tests; the matrix tests without them use ids that do not exist.
+    reward: Reward | None = None  # a 5 € voucher for 10 points
+    partner: Reward | None = None  # a partner reward with a pool of codes
+    voucher: Voucher | None = None  # the member's 5 € voucher, issued
 
 
 @dataclass(frozen=True)
@@ -137,13 +156,35 @@ class Endpoint:
     def call(self, client: ApiClient, world: World, key: str | None = None):
         if self.method == "GET":
             return client.get(self.path(world), **(self.params(world) if self.params else {}))
-        return client.post(self.path(world), self.body(world) if self.body else {}, key=key or unique("key"))
+        if self.method == "POST":
+            return client.post(self.path(world), self.body(world) if self.body else {}, key=key or unique("key"))
+        return send(client, self.method, self.path(world), self.body(world) if self.body else {})
 
     def __str__(self) -> str:
         return self.name
 
 
-ENDPOINTS = [
+def send(client: ApiClient, method: str, path: str, body: object = None, *, raw: str | None = None):
+    """A PUT or PATCH with a JSON body (ApiClient knows GET and POST)."""
+    import json
+
+    data = raw if raw is not None else json.dumps(body if body is not None else {})
+    return client.client.generic(method, path, data=data, content_type="application/json", **client._headers(None))
+
+
+def _reward_id(w: World) -> int:
+    return w.reward.id if w.reward else 999_999_999
+
+
+def _partner_id(w: World) -> int:
+    return w.partner.id if w.partner else 999_999_998
+
+
+def _code(w: World) -> str:
+    return w.voucher.code if w.voucher else "NOVOUCHER0000000"
+
+
+LEDGER_ENDPOINTS = [
     Endpoint("purchase.create", "POST", lambda w: f"{API}/purchases", lambda w: purchase_payload(w.member, w.store)),
     Endpoint("purchase.get", "GET", lambda w: f"{API}/purchases/{w.purchase['external_id']}"),
     Endpoint("refund.create", "POST", lambda w: f"{API}/purchases/{w.purchase['external_id']}/refunds",
@@ -163,8 +204,37 @@ ENDPOINTS = [
     Endpoint("program.get", "GET", lambda w: f"{API}/program"),
     Endpoint("program.stores", "GET", lambda w: f"{API}/program/stores"),
 ]
+
+REWARD_ENDPOINTS = [
+    Endpoint("reward.list", "GET", lambda w: f"{API}/rewards", params=lambda w: {"all": "true"}),
+    Endpoint("reward.create", "POST", lambda w: f"{API}/rewards",
+             lambda w: {"kind": "voucher_amount", "title_fr": "Bon de 10 €", "cost_points": 20, "amount_cents": 1000, "stores": [w.store.code]}),
+    Endpoint("reward.charity", "GET", lambda w: f"{API}/rewards/charity/totals"),
+    Endpoint("reward.get", "GET", lambda w: f"{API}/rewards/{_reward_id(w)}"),
+    Endpoint("reward.update", "PATCH", lambda w: f"{API}/rewards/{_reward_id(w)}", lambda w: {"title_en": "5 € voucher", "stock": 50}),
+    Endpoint("reward.codes", "POST", lambda w: f"{API}/rewards/{_partner_id(w)}/codes", lambda w: {"codes": [unique("CINE"), unique("CINE")]}),
+    Endpoint("reward.stats", "GET", lambda w: f"{API}/rewards/{_reward_id(w)}/stats"),
+    Endpoint("reward.seen", "POST", lambda w: f"{API}/rewards/{_reward_id(w)}/seen", lambda w: {"member": {"card": w.member.card_number}}),
+    Endpoint("member.redeem", "POST", lambda w: f"{API}/members/{w.member.id}/redemptions", lambda w: {"reward_id": _reward_id(w), "channel": "pos"}),
+    Endpoint("member.vouchers", "GET", lambda w: f"{API}/members/{w.member.id}/vouchers"),
+    Endpoint("member.auto_redemption", "PUT", lambda w: f"{API}/members/{w.member.id}/auto-redemption", lambda w: {"reward_id": _reward_id(w)}),
+    Endpoint("member.wallet", "GET", lambda w: f"{API}/members/{w.member.id}/wallet"),
+    Endpoint("member.wallet_spend", "POST", lambda w: f"{API}/members/{w.member.id}/wallet/spend",
+             lambda w: {"basket_cents": 300, "store": w.store.code}),
+    Endpoint("voucher.get", "GET", lambda w: f"{API}/vouchers/{_code(w)}"),
+    Endpoint("voucher.qr", "GET", lambda w: f"{API}/vouchers/{_code(w)}/qr.svg"),
+    Endpoint("voucher.validate", "POST", lambda w: f"{API}/vouchers/{_code(w)}/validate", lambda w: {"store": w.store.code, "basket_cents": 2000}),
+    Endpoint("voucher.use", "POST", lambda w: f"{API}/vouchers/{_code(w)}/use",
+             lambda w: {"store": w.store.code, "basket_cents": 2000, "purchase_external_id": "T-900"}),
+    Endpoint("voucher.cancel", "POST", lambda w: f"{API}/vouchers/{_code(w)}/cancel"),
+]
+
+ENDPOINTS = LEDGER_ENDPOINTS + REWARD_ENDPOINTS
 ENDPOINTS_BY_NAME = {e.name: e for e in ENDPOINTS}
-POSTS = [e for e in ENDPOINTS if e.method == "POST"]
+# The POSTs the generic bad-input and idempotency tests walk through; the rewards endpoints
+# have theirs in test_rewards_generic.py (they need with_rewards()).
+POSTS = [e for e in LEDGER_ENDPOINTS if e.method == "POST"]
+REWARD_WRITES = [e for e in REWARD_ENDPOINTS if e.method != "GET" and e.name != "voucher.validate"]
 
 
 def make_world(org: Organization, store: Store, api: ApiClient) -> World:
@@ -177,3 +247,22 @@ def make_world(org: Organization, store: Store, api: ApiClient) -> World:
 
 def client_for(org: Organization, store: Store | None = None) -> ApiClient:
     return ApiClient(api_key_create(organization=org, name=unique("key"), actor=STAFF, store=store).token)
+
+
+def with_rewards(world: World) -> World:
+    """The world plus a 5 € voucher reward (10 points), a partner reward with two codes, a wallet
+    credit of 5 € and one issued voucher: the member is left with 22 points and 500 cents."""
+    from fidelo.rewards.services import reward_add_codes, reward_create, reward_redeem
+    from fidelo.tenancy.selectors import program_for
+
+    program = program_for(world.org.id)
+    world.reward = reward_create(organization=world.org, program=program, actor=STAFF, kind="voucher_amount", title_fr="Bon de 5 €",
+                                 cost_points=10, amount_minor=500)
+    world.partner = reward_create(organization=world.org, program=program, actor=STAFF, kind="partner_code", title_fr="Place de cinéma",
+                                  cost_points=5)
+    reward_add_codes(reward=world.partner, codes=["CINE-A", "CINE-B"], actor=STAFF)
+    credit = reward_create(organization=world.org, program=program, actor=STAFF, kind="wallet_credit", title_fr="5 € dans la cagnotte",
+                           cost_points=10, amount_minor=500)
+    reward_redeem(program=program, member=world.member, reward=credit)
+    world.voucher = reward_redeem(program=program, member=world.member, reward=world.reward).voucher
+    return world

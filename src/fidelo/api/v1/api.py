@@ -108,10 +108,12 @@ def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
     )
 
 
-from fidelo.api.v1 import members, program, purchases, transfers, visits  # noqa: E402  (routers register on import)
+from fidelo.api.v1 import members, program, purchases, rewards, transfers, visits, vouchers  # noqa: E402  (routers register on import)
 
 api.add_router("/purchases", purchases.router)
 api.add_router("/members", members.router)
 api.add_router("/transfers", transfers.router)
 api.add_router("/visits", visits.router)
 api.add_router("/program", program.router)
+api.add_router("/rewards", rewards.router)
+api.add_router("/vouchers", vouchers.router)

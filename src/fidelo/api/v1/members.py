@@ -141,3 +141,88 @@ def adjust(request: HttpRequest, member_id: int, body: AdjustmentIn) -> HttpResp
         return 201, EntryOut(id=transfer.id, member_id=member.id, points=body.points, kind=transfer.kind, occurred_at=transfer.occurred_at).model_dump(mode="json")
 
     return idempotent_post(request, operation="member.adjust", payload={"member": member_id, **body.model_dump(mode="json")}, execute=execute)
+
+
+# --- rewards: redemptions, vouchers, auto-redemption, wallet ------------------------------------
+
+from typing import Literal
+
+from django.db.models import Q
+
+from fidelo.api.v1.reward_schemas import (
+    AutoRedemptionIn,
+    AutoRedemptionOut,
+    RedemptionIn,
+    VoucherListOut,
+    VoucherOut,
+    WalletOut,
+    WalletSpendIn,
+    WalletSpendOut,
+)
+from fidelo.api.v1.vouchers import decode_keyset, encode_keyset, keyset_time, voucher_body
+from fidelo.rewards.selectors import access_reward, member_vouchers
+from fidelo.rewards.services import auto_redemption_set, reward_redeem, wallet_spend
+
+
+@router.post("/{member_id}/redemptions", response={201: VoucherOut}, summary="Spend points on a reward: the voucher")
+def redeem(request: HttpRequest, member_id: int, body: RedemptionIn) -> HttpResponse:
+    ctx = context(request)
+
+    def execute() -> tuple[int, dict]:
+        member = access_member(ctx.organization.id, member_id)
+        reward = access_reward(ctx.organization.id, body.reward_id)
+        redemption = reward_redeem(program=program_for(ctx.organization.id), member=member, reward=reward, channel=body.channel)
+        return 201, voucher_body(redemption.voucher, redemption.partner_code)
+
+    return idempotent_post(request, operation="reward.redeem", payload={"member": member_id, **body.model_dump(mode="json")}, execute=execute)
+
+
+@router.get("/{member_id}/vouchers", response=VoucherListOut, summary="The member's vouchers, newest first")
+def vouchers(
+    request: HttpRequest, member_id: int, status: Literal["issued", "used", "expired", "cancelled"] | None = None,
+    cursor: Text | None = None, limit: int = Query(50, ge=1, le=200),
+) -> dict:
+    member = access_member(context(request).organization.id, member_id)
+    rows = member_vouchers(member, status=status).select_related("partner_code", "used_store")
+    after = decode_keyset(cursor, keyset_time)
+    if after is not None:
+        issued_at, pk = after
+        rows = rows.filter(Q(issued_at__lt=issued_at) | Q(issued_at=issued_at, pk__lt=pk))
+    page = list(rows[: limit + 1])
+    last = page[limit - 1] if len(page) > limit else None
+    return {
+        "items": [voucher_body(v) for v in page[:limit]],
+        "next_cursor": encode_keyset(last.issued_at.isoformat(), last.pk) if last else None,
+    }
+
+
+@router.put("/{member_id}/auto-redemption", response=AutoRedemptionOut, summary="Choose a reward to issue automatically (null: none)")
+def set_auto_redemption(request: HttpRequest, member_id: int, body: AutoRedemptionIn) -> dict:
+    ctx = context(request)
+    member = access_member(ctx.organization.id, member_id)
+    reward = access_reward(ctx.organization.id, body.reward_id) if body.reward_id is not None else None
+    choice = auto_redemption_set(member=member, reward=reward)
+    return {"member_id": member.id, "reward_id": choice.reward_id if choice else None}
+
+
+@router.get("/{member_id}/wallet", response=WalletOut, summary="The member's wallet credit, in cents")
+def wallet(request: HttpRequest, member_id: int) -> dict:
+    ctx = context(request)
+    member = access_member(ctx.organization.id, member_id)
+    currency = ctx.organization.currency
+    return {"member_id": member.id, "currency": currency, "balance_cents": member_balance(member, currency).available}
+
+
+@router.post("/{member_id}/wallet/spend", response=WalletSpendOut, summary="Pay (part of) a basket with the wallet credit")
+def spend_wallet(request: HttpRequest, member_id: int, body: WalletSpendIn) -> HttpResponse:
+    ctx = context(request)
+
+    def execute() -> tuple[int, dict]:
+        member = access_member(ctx.organization.id, member_id)
+        store = store_for(ctx, body.store)
+        spent = wallet_spend(program=program_for(ctx.organization.id), member=member, basket_minor=body.basket_cents, store=store)
+        return 200, WalletSpendOut(
+            member_id=member.id, currency=ctx.organization.currency, applied_cents=spent.applied_minor, balance_cents=spent.balance_minor
+        ).model_dump(mode="json")
+
+    return idempotent_post(request, operation="wallet.spend", payload={"member": member_id, **body.model_dump(mode="json")}, execute=execute)
