@@ -161,20 +161,27 @@ from fidelo.api.v1.reward_schemas import (
 )
 from fidelo.api.v1.vouchers import decode_keyset, encode_keyset, keyset_time, voucher_body
 from fidelo.rewards.selectors import access_reward, member_vouchers
-from fidelo.rewards.services import auto_redemption_set, reward_redeem, wallet_spend
+from fidelo.rewards.services import auto_redemption_set, redemption_apply, redemption_plan, wallet_spend
 
 
 @router.post("/{member_id}/redemptions", response={201: VoucherOut}, summary="Spend points on a reward: the voucher")
 def redeem(request: HttpRequest, member_id: int, body: RedemptionIn) -> HttpResponse:
     ctx = context(request)
 
-    def execute() -> tuple[int, dict]:
-        member = access_member(ctx.organization.id, member_id)
+    def prepare():
+        # Reads and checks outside the write transaction (on SQLite the write lock is then
+        # held only while the points are spent and the voucher written).
+        member = member_lookup(ctx.organization, member_id=member_id, lean=True)
         reward = access_reward(ctx.organization.id, body.reward_id)
-        redemption = reward_redeem(program=program_for(ctx.organization.id), member=member, reward=reward, channel=body.channel)
-        return 201, voucher_body(redemption.voucher, redemption.partner_code)
+        plan = redemption_plan(program=program_for(ctx.organization.id), member=member, reward=reward, channel=body.channel)
 
-    return idempotent_post(request, operation="reward.redeem", payload={"member": member_id, **body.model_dump(mode="json")}, execute=execute)
+        def write() -> tuple[int, dict]:
+            redemption = redemption_apply(plan)
+            return 201, voucher_body(redemption.voucher, redemption.partner_code, has_partner_code=True)
+
+        return write
+
+    return idempotent_post(request, operation="reward.redeem", payload={"member": member_id, **body.model_dump(mode="json")}, prepare=prepare)
 
 
 @router.get("/{member_id}/vouchers", response=VoucherListOut, summary="The member's vouchers, newest first")

@@ -35,7 +35,8 @@ def partner_code_of(voucher: Voucher) -> str | None:
         return None
 
 
-def voucher_body(voucher: Voucher, partner_code: str | None = None) -> dict:
+def voucher_body(voucher: Voucher, partner_code: str | None = None, *, has_partner_code: bool = False) -> dict:
+    """The voucher as the API shows it; `has_partner_code`: the caller already knows the code (none is "")."""
     reward = voucher.reward
     return VoucherOut(
         code=voucher.code,
@@ -55,7 +56,7 @@ def voucher_body(voucher: Voucher, partner_code: str | None = None) -> dict:
             "amount_cents": reward.amount_minor, "percent_bp": reward.percent_bp, "min_basket_cents": reward.min_basket_minor,
             "product_sku": reward.product_sku, "charity_name": reward.charity_name,
         },
-        partner_code=partner_code if partner_code else partner_code_of(voucher),
+        partner_code=(partner_code or None) if has_partner_code else (partner_code or partner_code_of(voucher)),
         qr_url=reverse("api-v1:voucher_qr", kwargs={"code": voucher.code}),
     ).model_dump(mode="json")
 
