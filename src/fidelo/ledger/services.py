@@ -368,13 +368,21 @@ def _spend(
     allow_debt: bool = False, first_lot_id: int | None = None, unit: str | None = None,
 ) -> tuple[Transfer, list[Consumed]]:
     unit = unit or program_unit(program)
-    account = lock_available_account(member, unit)
-    if not allow_debt and account.balance < amount:
-        raise InsufficientPoints(
-            f"Not enough points: {amount} asked, {max(account.balance, 0)} available", balance=max(account.balance, 0), requested=amount
-        )
-    spendable = min(amount, max(account.balance, 0))
-    _add_to_balance(member, AccountKind.AVAILABLE, unit, -amount)
+    if allow_debt:
+        account = lock_available_account(member, unit)
+        balance_before = account.balance
+        _add_to_balance(member, AccountKind.AVAILABLE, unit, -amount)
+    else:
+        # The usual spending: check, lock and debit in one statement.
+        covered = sql.debit_if_covered(member.id, unit, amount)
+        if covered is None:
+            account = lock_available_account(member, unit)
+            raise InsufficientPoints(
+                f"Not enough points: {amount} asked, {max(account.balance, 0)} available", balance=max(account.balance, 0), requested=amount
+            )
+        account_id, organization_id, balance_before = covered
+        account = Account.from_db("default", ACCOUNT_FIELDS, [account_id, organization_id, member.id, AccountKind.AVAILABLE, unit, balance_before - amount])
+    spendable = min(amount, max(balance_before, 0))
     sink = system_account_id(member.organization_id, to_kind, unit)
     transfer = _record(
         organization_id=member.organization_id, unit=unit, debit=account.id, credit=sink, amount=amount, kind=kind, why=why, occurred_at=occurred_at

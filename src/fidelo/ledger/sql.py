@@ -200,3 +200,18 @@ def set_lot_remaining(lot_id: int, remaining: int) -> None:
             "UPDATE ledger_lot SET remaining = %s, status = %s WHERE id = %s",
             [remaining, LotStatus.AVAILABLE if remaining else LotStatus.CLOSED, lot_id],
         )
+
+
+def debit_if_covered(member_id: int, unit: str, amount: int) -> tuple[int, int, int] | None:
+    """balance -= amount if the available balance covers it, in one statement that also locks the row.
+
+    Returns (account id, organization id, balance before), or None when the account is missing
+    or short (nothing changed then).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE ledger_account SET balance = balance - %s WHERE member_id = %s AND kind = 'available' AND unit = %s "
+            "AND balance >= %s RETURNING id, organization_id, balance + %s",
+            [amount, member_id, unit, amount, amount],
+        )
+        return cursor.fetchone()
