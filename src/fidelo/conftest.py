@@ -23,11 +23,13 @@ STAFF = Actor(kind="staff", id=1, label="Camille (gérante)")
 
 @pytest.fixture(autouse=True)
 def _clear_process_caches() -> Iterator[None]:
-    tenancy_selectors.clear_caches()
-    ledger_services.clear_caches()
+    from fidelo.rewards import selectors as rewards_selectors
+
+    for clear in (tenancy_selectors.clear_caches, ledger_services.clear_caches, rewards_selectors.clear_caches):
+        clear()
     yield
-    tenancy_selectors.clear_caches()
-    ledger_services.clear_caches()
+    for clear in (tenancy_selectors.clear_caches, ledger_services.clear_caches, rewards_selectors.clear_caches):
+        clear()
 
 
 def make_org(slug: str = "cafe-test", **program: object) -> Organization:

@@ -1,6 +1,7 @@
 """Reads of the rewards catalog: access, catalog for a member, vouchers, stats, charity totals."""
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
@@ -17,6 +18,35 @@ def access_reward(organization_id: int, reward_id: int) -> Reward:
     if reward is None:
         raise RewardNotFound(f"No reward with id {reward_id}", reward_id=reward_id)
     return reward
+
+
+CACHE_SECONDS = 5.0
+_rewards: dict[tuple[int, int], tuple[float, Reward]] = {}
+
+
+def reward_for_redemption(organization_id: int, reward_id: int) -> Reward:
+    """The reward, cached per process for a few seconds (the redemption hot path).
+
+    Only what a redemption reads before writing comes from the cache (cost, validity, tiers,
+    limits, kind); the stock is taken with a conditional update on the row itself, so a
+    cached copy never oversells. A change made in this process is seen at once (the cache
+    is cleared by reward_update), in other processes within CACHE_SECONDS.
+    """
+    key = (organization_id, reward_id)
+    cached = _rewards.get(key)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    reward = access_reward(organization_id, reward_id)
+    _rewards[key] = (time.monotonic() + CACHE_SECONDS, reward)
+    return reward
+
+
+def forget_reward(organization_id: int, reward_id: int) -> None:
+    _rewards.pop((organization_id, reward_id), None)
+
+
+def clear_caches() -> None:
+    _rewards.clear()
 
 
 def access_voucher(organization_id: int, code: str) -> Voucher:

@@ -11,7 +11,7 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F
 
 from fidelo.core.actors import Actor
@@ -156,6 +156,10 @@ def reward_update(*, reward: Reward, program: Program, actor: Actor, stores: lis
         reward.save(update_fields=sorted(changes) or None)
         if stores is not None:
             reward.stores.set(stores)
+        from fidelo.rewards.selectors import forget_reward
+
+        transaction.on_commit(lambda: forget_reward(reward.organization_id, reward.pk))
+        forget_reward(reward.organization_id, reward.pk)
         audit_record(
             organization_id=reward.organization_id, actor=actor, action="reward.update", target_type="reward", target_id=reward.id,
             data={"fields": sorted(changes) + (["stores"] if stores is not None else [])},

@@ -160,7 +160,7 @@ from fidelo.api.v1.reward_schemas import (
     WalletSpendOut,
 )
 from fidelo.api.v1.vouchers import decode_keyset, encode_keyset, keyset_time, voucher_body
-from fidelo.rewards.selectors import access_reward, member_vouchers
+from fidelo.rewards.selectors import access_reward, member_vouchers, reward_for_redemption
 from fidelo.rewards.services import auto_redemption_set, redemption_apply, redemption_plan, wallet_spend
 
 
@@ -172,7 +172,7 @@ def redeem(request: HttpRequest, member_id: int, body: RedemptionIn) -> HttpResp
         # Reads and checks outside the write transaction (on SQLite the write lock is then
         # held only while the points are spent and the voucher written).
         member = member_lookup(ctx.organization, member_id=member_id, lean=True)
-        reward = access_reward(ctx.organization.id, body.reward_id)
+        reward = reward_for_redemption(ctx.organization.id, body.reward_id)
         plan = redemption_plan(program=program_for(ctx.organization.id), member=member, reward=reward, channel=body.channel)
 
         def write() -> tuple[int, dict]:
