@@ -1,9 +1,20 @@
 """The demo merchants: Forme+ (a gym) and Café des Arts (a café chain), with a year of activity.
 
 Everything is written through the real services (organization_create, member_enroll,
-purchase_record, purchase_refund, visit_record, points_redeem, points_transfer, points_adjust
-and the release / expiry jobs), never by writing ledger rows by hand, so the ledger keeps
-every invariant and `fidelo ledger verify` passes afterwards.
+purchase_record, purchase_refund, visit_record, points_transfer, points_adjust, the rewards
+catalog: reward_create, reward_add_codes, reward_redeem, voucher_use, voucher_cancel,
+wallet_spend, auto_redemption_set, auto_redeem, offer_seen, and the nightly jobs: release,
+expiry, vouchers_expire_due, auto_redeem_due), never by writing rows by hand, so the ledger
+keeps every invariant and `fidelo ledger verify` passes afterwards.
+
+Each merchant has a French catalog (CAFE_CATALOG, GYM_CATALOG). A member saves for a reward
+chosen by popularity (the less loyal prefer the cheap ones), redeems it when the balance
+allows, and then, with their own dice: uses the voucher at the till some days later (on a
+purchase, whose ticket shows the discount and whose external id the voucher records, or at
+the gym's front desk), has it cancelled (points back), or forgets it (the nightly job
+expires it). Donations and wallet credit are done at once; the gym's shop credit is spent
+at the club's till later. Members browse the catalog (offer_seen) far more often than they
+redeem; a few opted in to auto-redemption of the cheapest reward.
 
 How it works:
 
@@ -16,7 +27,8 @@ How it works:
    (fidelo.core.clock.now) is moved to each event's time, so what happens "later" happens
    later: points stay pending during the return window and are released by the nightly
    job, lots expire on their date, and a refund within the window takes back pending points.
-   Redemptions and transfers are decided while playing, from the member's real balance.
+   Redemptions, voucher use and transfers are decided while playing, from the member's real
+   balance.
 3. The clock is put back, and release_due / expire_due run at the real now.
 
 The whole seeding is one write transaction: an interrupted run leaves nothing behind.
@@ -81,6 +93,120 @@ GYM, CAFE = "forme-plus", "cafe-des-arts"
 
 
 @dataclass(frozen=True)
+class RewardSpec:
+    """A reward of a demo catalog, created with rewards.services.reward_create."""
+
+    key: str
+    kind: str
+    title_fr: str
+    title_en: str
+    description_fr: str
+    description_en: str
+    cost: int  # points
+    weight: int  # popularity: how often a member saves for it
+    fields: dict = field(default_factory=dict)  # the other reward_create fields (amount_minor, limit_per_member, ...)
+    stock_share: float | None = None  # limited stock: this share of the members (at least 3)
+    store_codes: tuple[str, ...] = ()  # only in these stores
+    valid_days: tuple[int, int] | None = None  # valid from start + a days until end + b days
+    codes_share: float = 0.0  # partner reward: codes uploaded for this share of the members
+    code_prefix: str = ""
+    audience: str = ""  # "subscribers": gym members with a monthly plan
+    use_after: tuple[float, float] = (1, 12)  # days between the redemption and its use at the till
+    forget: float = 0.12  # chance the member never uses the voucher (it expires)
+
+
+CAFE_CATALOG = [
+    RewardSpec(
+        "cafe", "free_product", "Café offert", "Free coffee",
+        "Un espresso offert dans l'un de nos cafés, à présenter en caisse. Valable 30 jours.",
+        "One espresso on us in any of our cafés: show the voucher at the till. Valid for 30 days.",
+        20, 8, {"product_sku": "CDA-ESP", "amount_minor": 180, "voucher_days": 30}, use_after=(0.5, 10), forget=0.08,
+    ),
+    RewardSpec(
+        "viennoiserie", "free_product", "Viennoiserie offerte", "Free pastry",
+        "Un croissant pur beurre offert avec votre boisson. Valable 30 jours.",
+        "A butter croissant on us with your drink. Valid for 30 days.",
+        25, 4, {"product_sku": "CDA-CRO", "amount_minor": 130, "voucher_days": 30}, use_after=(0.5, 10),
+    ),
+    RewardSpec(
+        "moins-10", "voucher_percent", "-10 % sur l'addition", "10% off your bill",
+        "10 % de remise sur toute l'addition, dès 8 € d'achat. Offre lancée au deuxième mois du programme, 3 fois par membre.",
+        "10% off the whole bill from an €8 basket. Launched in the programme's second month, 3 times per member.",
+        40, 3, {"percent_bp": 1000, "min_basket_minor": 800, "limit_per_member": 3, "voucher_days": 45}, valid_days=(30, 90),
+    ),
+    RewardSpec(
+        "bon-5", "voucher_amount", "Bon de 5 €", "€5 voucher",
+        "5 € de remise dès 15 € d'achat (idéal avec un paquet de café en grains). Stock limité, 2 par membre.",
+        "€5 off a basket of €15 or more (try it with a bag of coffee beans). Limited stock, 2 per member.",
+        60, 2, {"amount_minor": 500, "min_basket_minor": 1500, "limit_per_member": 2, "voucher_days": 60}, stock_share=0.12,
+        use_after=(1, 20),
+    ),
+    RewardSpec(
+        "don-restos", "donation", "Don aux Restos du Cœur", "Donation to Les Restos du Cœur",
+        "Transformez vos points en repas : Café des Arts verse 2 € aux Restos du Cœur pour 30 points.",
+        "Turn your points into meals: Café des Arts gives €2 to Les Restos du Cœur for 30 points.",
+        30, 1, {"charity_name": "Les Restos du Cœur", "amount_minor": 200},
+    ),
+    RewardSpec(
+        "cinema", "partner_code", "Place de cinéma à 5 € (Cinéma Le Grand Écran)", "€5 cinema ticket (Le Grand Écran cinema)",
+        "Un code à saisir sur le site du cinéma partenaire Le Grand Écran pour une place à 5 €. Valable 6 mois, dans la limite des codes disponibles.",
+        "A code for the partner cinema Le Grand Écran's website: a ticket for €5. Valid for 6 months, while codes last.",
+        80, 1, {"voucher_days": 180}, codes_share=0.08, code_prefix="GE",
+    ),
+]
+
+GYM_CATALOG = [
+    RewardSpec(
+        "shake", "free_product", "Shake protéiné offert", "Free protein shake",
+        "Un shake protéiné offert au bar de votre club. Valable 30 jours.",
+        "A protein shake on us at your club's bar. Valid for 30 days.",
+        40, 6, {"product_sku": "FP-SHAKE", "amount_minor": 450, "voucher_days": 30}, use_after=(0.5, 10), forget=0.08,
+    ),
+    RewardSpec(
+        "gourde", "free_product", "Gourde Forme+", "Forme+ water bottle",
+        "La gourde isotherme Forme+ 75 cl, à retirer à l'accueil. Une par membre, dans la limite des stocks.",
+        "The Forme+ 75 cl insulated bottle, to collect at the front desk. One per member, while stocks last.",
+        150, 2, {"product_sku": "FP-GOURDE", "amount_minor": 1290, "limit_per_member": 1, "voucher_days": 60}, stock_share=0.06,
+        use_after=(1, 15),
+    ),
+    RewardSpec(
+        "credit-boutique", "wallet_credit", "Crédit boutique 5 €", "€5 shop credit",
+        "5 € crédités sur votre cagnotte, à dépenser à la boutique du club (boissons, nutrition, accessoires).",
+        "€5 credited to your wallet, to spend in the club shop (drinks, nutrition, accessories).",
+        100, 2, {"amount_minor": 500},
+    ),
+    RewardSpec(
+        "coaching", "experience", "Séance de coaching", "Personal coaching session",
+        "Une séance individuelle d'une heure avec un coach, au studio de Bordeaux Chartrons. Points rendus si elle n'est pas réservée dans les 60 jours.",
+        "A one-hour session with a personal coach at the Bordeaux Chartrons studio. Points given back if not booked within 60 days.",
+        200, 3, {"voucher_days": 60, "refund_points_on_expiry": True}, store_codes=("bordeaux-chartrons",),
+        use_after=(3, 30), forget=0.18,
+    ),
+    RewardSpec(
+        "mois-offert", "voucher_amount", "Mois d'abonnement offert", "One month's membership free",
+        "Votre prochain prélèvement mensuel offert (jusqu'à 44,90 €). Deux fois par membre.",
+        "Your next monthly payment on us (up to €44.90). Twice per member.",
+        350, 1, {"amount_minor": 4490, "limit_per_member": 2, "voucher_days": 60}, audience="subscribers", use_after=(0, 1), forget=0.02,
+    ),
+    RewardSpec(
+        "don-sport", "donation", "Don à Sport dans la Ville", "Donation to Sport dans la Ville",
+        "Forme+ verse 5 € à l'association Sport dans la Ville, qui fait découvrir le sport aux jeunes des quartiers, pour 80 points.",
+        "Forme+ gives €5 to Sport dans la Ville, a charity bringing sport to young people, for 80 points.",
+        80, 1, {"charity_name": "Sport dans la Ville", "amount_minor": 500},
+    ),
+]
+
+# Products a free product voucher may give that are not otherwise in the baskets.
+GYM_GOURDE = ("FP-GOURDE", "Gourde isotherme Forme+ 75 cl", "accessoires", 1290)
+
+# A voucher's fate once issued: cancelled on request, or left to expire, or used at the till.
+CANCEL_SHARE = 0.05
+OPT_IN_SHARE = 0.03  # members (loyal or regular ones) opted in to auto-redemption, at least one per merchant
+BROWSE_ON_ENROLMENT = 0.65  # members who look at the catalog when they join
+BROWSE_ON_VISIT = 0.04  # ... and now and then afterwards
+
+
+@dataclass(frozen=True)
 class MerchantSpec:
     slug: str
     name: str
@@ -88,7 +214,7 @@ class MerchantSpec:
     program: dict
     stores: list[tuple[str, str, str]]  # code, name, city
     owner: tuple[str, str, str]  # first name, last name, title
-    rewards: list[tuple[str, int, int]]  # label, cost in points, weight
+    catalog: list[RewardSpec]
 
 
 MERCHANTS = [
@@ -104,13 +230,7 @@ MERCHANTS = [
         },
         stores=[("bordeaux-chartrons", "Forme+ Bordeaux Chartrons", "Bordeaux"), ("merignac", "Forme+ Mérignac", "Mérignac")],
         owner=("Julien", "Morel", "gérant"),
-        rewards=[
-            ("Boisson protéinée offerte", 40, 5),
-            ("Invitation « Viens avec un ami »", 80, 3),
-            ("Serviette Forme+ offerte", 120, 2),
-            ("Séance de coaching", 200, 3),
-            ("Mois d'abonnement offert", 350, 1),
-        ],
+        catalog=GYM_CATALOG,
     ),
     MerchantSpec(
         slug=CAFE,
@@ -124,13 +244,7 @@ MERCHANTS = [
         },
         stores=[("paris-11", "Café des Arts Paris 11e", "Paris"), ("lyon-presquile", "Café des Arts Lyon Presqu'île", "Lyon")],
         owner=("Camille", "Lefèvre", "gérante"),
-        rewards=[
-            ("Café offert", 20, 6),
-            ("Viennoiserie offerte", 25, 3),
-            ("Boisson chaude au choix offerte", 35, 3),
-            ("Formule petit-déjeuner offerte", 60, 2),
-            ("Sachet de café en grains 250 g", 90, 1),
-        ],
+        catalog=CAFE_CATALOG,
     ),
 ]
 
@@ -217,8 +331,13 @@ class PlannedMember:
     identity: dict
     plan: str = ""  # gym: premium / essentiel / etudiant / carte
     member: object = None  # the Member, once enrolled
-    target: int = 0  # the reward the member is saving for (index)
+    target: int = 0  # the reward the member is saving for (index in the catalog)
     luck: random.Random | None = None  # the member's own dice while playing
+    pending: list = field(default_factory=list)  # (due, voucher, entry, fate) of the issued vouchers
+    taken: Counter = field(default_factory=Counter)  # vouchers per reward key (limit per member)
+    wallet: int = 0  # shop credit left, in cents
+    auto: bool = False  # opted in to auto-redemption
+    seen: set = field(default_factory=set)  # rewards the member has looked at
 
 
 @dataclass
@@ -373,8 +492,7 @@ class Planner:
         return event
 
     def _line(self, item: tuple, quantity: int = 1, discount: int = 0) -> dict:
-        sku, name, category, price = item[:4]
-        return {"sku": sku, "name": name, "category": category, "unit_price_minor": price, "quantity": quantity, "discount_minor": discount}
+        return _line(item, quantity, discount)
 
     def _cafe_basket(self, slot: str) -> list[dict]:
         rng, menu = self.rng, CAFE_MENU
@@ -456,6 +574,7 @@ class Planner:
                 back = pm.enrolled_at + dt.timedelta(days=rng.randint(2, 12), hours=rng.randint(0, 8))
                 pm.active_until = min(pm.active_until, back)
                 self._add(Event(back, "refund", GYM, pm.key, {"purchase": first, "mode": "full"}))
+                first.data["refunded"] = True
             anchor = min(pm.enrolled_at.astimezone(TZ).day, 28)
             month = 1
             while True:
@@ -527,7 +646,8 @@ class Planner:
                     delay = dt.timedelta(hours=rng.randint(1, 48))
                     data = {"mode": "full"}
                 data["purchase"] = purchase
-                self._add(Event(purchase.at + delay, "refund", org, purchase.member, data))
+                if self._add(Event(purchase.at + delay, "refund", org, purchase.member, data)):
+                    purchase.data["refunded"] = True  # no voucher on it: the refund works on its planned lines
 
     def plan_transfers_and_adjustments(self) -> None:
         rng = self.rng
@@ -591,6 +711,38 @@ def _total(lines: list[dict]) -> int:
     return sum(line["quantity"] * line["unit_price_minor"] - line["discount_minor"] for line in lines)
 
 
+def _line(item: tuple, quantity: int = 1, discount: int = 0) -> dict:
+    sku, name, category, price = item[:4]
+    return {"sku": sku, "name": name, "category": category, "unit_price_minor": price, "quantity": quantity, "discount_minor": discount}
+
+
+def _product(sku: str) -> tuple:
+    for items in CAFE_MENU.values():
+        for item in items:
+            if item[0] == sku:
+                return item
+    return next(item for item in GYM_SHOP if item[0] == sku)
+
+
+def _discount(lines: list[dict], value: int) -> list[dict]:
+    """Spread a voucher's `value` over the lines, the largest first (the ticket shows it)."""
+    for line in sorted(lines, key=lambda line: -(line["quantity"] * line["unit_price_minor"] - line["discount_minor"])):
+        take = min(value, line["quantity"] * line["unit_price_minor"] - line["discount_minor"])
+        line["discount_minor"] += take
+        value -= take
+        if not value:
+            break
+    return lines
+
+
+@dataclass(eq=False)  # hashed by identity
+class CatalogEntry:
+    spec: RewardSpec
+    reward: object  # the Reward
+    stock: int | None  # what is left, as the demo sees it
+    codes: int | None  # partner codes left
+
+
 # --- moving the clock ----------------------------------------------------------------------
 
 
@@ -629,6 +781,8 @@ class OrgResult:
     login: str
     api_key: str
     counts: dict[str, int] = field(default_factory=dict)
+    money: dict[str, int] = field(default_factory=dict)  # cents: wallet credit issued and spent
+    charity: list[dict] = field(default_factory=list)  # rewards.selectors.charity_totals()
 
 
 @dataclass
@@ -651,6 +805,9 @@ class Player:
         self.estimate: Counter = Counter()
         self.skipped: Counter = Counter()
         self.results: list[OrgResult] = []
+        self.catalog: dict[str, list[CatalogEntry]] = {}
+        self.by_reward: dict[int, CatalogEntry] = {}
+        self.by_member: dict[int, PlannedMember] = {}
 
     # merchants
 
@@ -679,11 +836,81 @@ class Player:
             self.results.append(OrgResult(spec.slug, spec.name, [s.name for s in stores], login["email"], issued.token))
             self.reporter.advance(1)
 
+    # the rewards catalog
+
+    def create_catalogs(self) -> None:
+        from fidelo.rewards.services import reward_add_codes, reward_create
+
+        planner = self.planner
+        for spec in MERCHANTS:
+            entries = []
+            stores = {store.code: store for store in self.stores[spec.slug]}
+            codes_rng = random.Random(f"{planner.seed}:codes:{spec.slug}")
+            for item in spec.catalog:
+                fields = dict(item.fields)
+                stock = None
+                if item.stock_share is not None:
+                    stock = fields["stock"] = max(3, round(planner.members_per_org * item.stock_share))
+                if item.valid_days is not None:
+                    fields["valid_from"] = planner.start + dt.timedelta(days=item.valid_days[0])
+                    fields["valid_until"] = planner.horizon + dt.timedelta(days=item.valid_days[1])
+                reward = reward_create(
+                    organization=self.orgs[spec.slug], program=self.programs[spec.slug], actor=self.owners[spec.slug],
+                    stores=[stores[code] for code in item.store_codes], kind=item.kind, title_fr=item.title_fr, title_en=item.title_en,
+                    description_fr=item.description_fr, description_en=item.description_en, cost_points=item.cost, **fields,
+                )
+                codes = None
+                if item.kind == "partner_code":
+                    count = max(5, round(planner.members_per_org * item.codes_share))
+                    alphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+                    pool = {f"{item.code_prefix}-{''.join(codes_rng.choices(alphabet, k=8))}" for _ in range(count)}
+                    codes = reward_add_codes(reward=reward, codes=sorted(pool), actor=self.owners[spec.slug])
+                entry = CatalogEntry(item, reward, stock, codes)
+                entries.append(entry)
+                self.by_reward[reward.pk] = entry
+            self.catalog[spec.slug] = entries
+
+    def _available(self, entry: CatalogEntry, pm: PlannedMember, at: dt.datetime) -> bool:
+        reward, spec = entry.reward, entry.spec
+        if spec.audience == "subscribers" and pm.plan in ("", "carte"):
+            return False
+        if (reward.valid_from and at < reward.valid_from) or (reward.valid_until and at >= reward.valid_until):
+            return False
+        if entry.stock == 0 or entry.codes == 0:
+            return False
+        return reward.limit_per_member is None or pm.taken[spec.key] < reward.limit_per_member
+
+    def _weight(self, entry: CatalogEntry, pm: PlannedMember) -> float:
+        # Popular rewards more often; the less loyal save for the cheaper ones.
+        cheapest = self.catalog[pm.org][0].spec.cost
+        weight = entry.spec.weight
+        return weight if pm.profile in ("fidele", "regulier") else weight * cheapest / entry.spec.cost
+
+    def _browse(self, pm: PlannedMember, at: dt.datetime, k: int, *, include: CatalogEntry | None = None) -> None:
+        """The member looks at the catalog (app, website, the till's screen): offers seen."""
+        from fidelo.rewards.services import offer_seen
+
+        offers = [entry for entry in self.catalog[pm.org] if self._available(entry, pm, at)]
+        if not offers:
+            return
+        seen = pm.luck.choices(offers, weights=[self._weight(entry, pm) for entry in offers], k=k) if k else []
+        if include is not None and include.spec.key not in pm.seen:
+            seen.append(include)  # what one asks for, one has seen
+        for entry in dict.fromkeys(seen):
+            offer_seen(reward=entry.reward, member=pm.member, at=at)
+            pm.seen.add(entry.spec.key)
+
     # members
 
     def enroll_members(self) -> None:
         from fidelo.members.services import member_enroll
+        from fidelo.rewards.services import auto_redemption_set, offer_seen
 
+        opted_in = set()
+        dice = random.Random(f"{self.planner.seed}:auto-redemption")
+        for org in (GYM, CAFE):
+            keen = [pm.key for pm in self.planner.members if pm.org == org and pm.profile in ("fidele", "regulier")]
+            opted_in.update(dice.sample(keen, min(len(keen), max(1, round(OPT_IN_SHARE * self.planner.members_per_org)))))
         for pm in self.planner.members:
             identity = dict(pm.identity)
             consents = identity.pop("consents")
@@ -693,21 +920,29 @@ class Player:
                 organization=self.orgs[pm.org], actor=self.owners[pm.org] if channel == "pos" else self.tills[pm.org],
                 store=store, channel=channel, consents=consents, enrolled_at=pm.enrolled_at, **identity,
             )
-            pm.target = self._pick_target(pm)
+            self.by_member[pm.member.pk] = pm
+            pm.target = self._pick_target(pm, pm.enrolled_at)
+            if pm.luck.random() < BROWSE_ON_ENROLMENT:
+                self._browse(pm, pm.enrolled_at + dt.timedelta(minutes=5), pm.luck.randint(2, 6))
+            if pm.key in opted_in:
+                # Opted in from the app: the cheapest reward, issued as soon as the balance allows.
+                choice = self.catalog[pm.org][0].reward
+                offer_seen(reward=choice, member=pm.member, at=pm.enrolled_at + dt.timedelta(minutes=6))
+                pm.seen.add(self.catalog[pm.org][0].spec.key)
+                auto_redemption_set(member=pm.member, reward=choice)
+                pm.auto = True
             self.reporter.advance(1)
 
-    def _pick_target(self, pm: PlannedMember) -> int:
-        rewards = self._rewards(pm.org)
-        return pm.luck.choices(range(len(rewards)), weights=[r[2] for r in rewards])[0]
-
-    @staticmethod
-    def _rewards(org: str) -> list[tuple[str, int, int]]:
-        return next(spec.rewards for spec in MERCHANTS if spec.slug == org)
+    def _pick_target(self, pm: PlannedMember, at: dt.datetime) -> int:
+        catalog = self.catalog[pm.org]
+        choices = [i for i, entry in enumerate(catalog) if self._available(entry, pm, at)] or [0]
+        return pm.luck.choices(choices, weights=[self._weight(catalog[i], pm) for i in choices])[0]
 
     # events
 
     def play(self, events: list[Event], clock: SimulatedClock) -> None:
         from fidelo.ledger.jobs import expire_due, release_due
+        from fidelo.rewards.services import vouchers_expire_due
 
         handlers = {
             "purchase": self._purchase, "refund": self._refund, "visit": self._visit,
@@ -717,8 +952,11 @@ class Player:
         for event in events:
             clock.moment = event.at
             if event.kind == "jobs":
+                # The nightly jobs, as the worker runs them.
                 release_due(at=event.at)
                 expire_due(at=event.at)
+                vouchers_expire_due(at=event.at)
+                self._auto_redeem_due(event.at)
             else:
                 handlers[event.kind](event, self.planner.members[event.member] if event.member >= 0 else None)
             done += 1
@@ -727,6 +965,17 @@ class Player:
                 done = 0
         self.reporter.advance(done)
         clock.moment = None
+
+    def _auto_redeem_due(self, at: dt.datetime) -> None:
+        """Opted-in members whose released points now pay for their reward (rewards.jobs)."""
+        from fidelo.rewards.jobs import auto_redeem_due
+        from fidelo.rewards.models import Voucher
+
+        if auto_redeem_due(at=at):
+            for voucher in Voucher.objects.filter(channel="auto", issued_at=at).select_related("reward").order_by("pk"):
+                pm = self.by_member[voucher.member_id]
+                voucher.member = pm.member
+                self._issued(pm, self.by_reward[voucher.reward_id], voucher, at)
 
     def _balance(self, pm: PlannedMember) -> int:
         from fidelo.ledger.models import Account, AccountKind
@@ -739,44 +988,173 @@ class Player:
 
     def _purchase(self, event: Event, pm: PlannedMember) -> None:
         from fidelo.purchases.services import LineInput, purchase_record
+        from fidelo.rewards.services import wallet_spend
 
         data = event.data
-        lines = [LineInput(**line) for line in data["lines"]]
+        store = self.stores[pm.org][data["store"]]
+        lines = data["lines"]
+        if pm.pending:
+            lines = self._settle(
+                pm, event.at, store, lines=lines, external_id=data["external_id"], online=data["channel"] == "online",
+                use=not data.get("refunded"),
+            )
+        inputs = [LineInput(**line) for line in lines]
+        total = sum(line.amount_minor for line in inputs)
         result = purchase_record(
-            program=self.programs[pm.org], member=pm.member, store=self.stores[pm.org][data["store"]],
-            external_id=data["external_id"], occurred_at=event.at, total_minor=sum(line.amount_minor for line in lines),
-            currency="EUR", channel=data["channel"], lines=lines, actor=self.tills[pm.org],
+            program=self.programs[pm.org], member=pm.member, store=store,
+            external_id=data["external_id"], occurred_at=event.at, total_minor=total,
+            currency="EUR", channel=data["channel"], lines=inputs, actor=self.tills[pm.org],
         )
         data["record"] = result.purchase
         if not result.pending:
             self.estimate[pm.key] += result.purchase.points_earned
+        if pm.wallet and data["channel"] == "offline" and total and lines[0]["category"] != "cartes":
+            # The shop credit pays (part of) the basket at the club's till.
+            spent = wallet_spend(program=self.programs[pm.org], member=pm.member, basket_minor=total, store=store, at=event.at)
+            pm.wallet -= spent.applied_minor
         if data["channel"] == "offline":
+            if pm.luck.random() < BROWSE_ON_VISIT:
+                self._browse(pm, event.at + dt.timedelta(seconds=20), pm.luck.randint(1, 3))
             self._maybe_redeem(pm, event.at + dt.timedelta(seconds=30))
 
     def _visit(self, event: Event, pm: PlannedMember) -> None:
         from fidelo.purchases.services import visit_record
 
-        visit_record(member=pm.member, store=self.stores[GYM][event.data["store"]], external_id=event.data["external_id"], occurred_at=event.at)
+        store = self.stores[GYM][event.data["store"]]
+        visit_record(member=pm.member, store=store, external_id=event.data["external_id"], occurred_at=event.at)
+        if pm.pending:
+            self._settle(pm, event.at + dt.timedelta(minutes=2), store)
+        if pm.luck.random() < BROWSE_ON_VISIT:
+            self._browse(pm, event.at + dt.timedelta(seconds=20), pm.luck.randint(1, 3))
         # Gym points pend 14 days: the estimate does not see releases, so look now and then.
         if pm.luck.random() < 0.15:
             self._maybe_redeem(pm, event.at + dt.timedelta(minutes=1), look=True)
 
     def _maybe_redeem(self, pm: PlannedMember, at: dt.datetime, *, look: bool = False) -> None:
-        from fidelo.ledger.services import Why, points_redeem
+        from fidelo.core.errors import DomainError
+        from fidelo.rewards.services import auto_redeem, reward_redeem
 
-        rewards = self._rewards(pm.org)
-        label, cost, _ = rewards[pm.target]
+        catalog = self.catalog[pm.org]
+        if pm.auto:
+            # What the worker does within a minute of the credit (rewards.tasks.auto_redeem_member).
+            if (look or self.estimate[pm.key] >= catalog[0].spec.cost) and self._balance(pm) >= catalog[0].spec.cost:
+                for voucher in auto_redeem(program=self.programs[pm.org], member=pm.member, at=at):
+                    self._issued(pm, catalog[0], voucher, at)
+            return
+        entry = catalog[pm.target]
+        if not self._available(entry, pm, at):
+            pm.target = self._pick_target(pm, at)
+            return
+        cost = entry.spec.cost
         if not look and self.estimate[pm.key] < cost:
             return
         if pm.luck.random() >= REDEEM_EAGERNESS[pm.profile] or self._balance(pm) < cost:
             return
-        points_redeem(
-            program=self.programs[pm.org], member=pm.member, amount=cost,
-            why=Why(reason="redemption", params={"label": label}, source_type="reward", actor=str(self.tills[pm.org])),
-            occurred_at=at,
+        # The member looks through the catalog first (the till's screen or the app).
+        self._browse(pm, at - dt.timedelta(seconds=20), pm.luck.choice((0, 0, 1, 2)), include=entry)
+        try:
+            redemption = reward_redeem(
+                program=self.programs[pm.org], member=pm.member, reward=entry.reward, channel="portal" if look else "pos", at=at,
+            )
+        except DomainError as error:  # out of stock, limit reached: another time, another reward
+            self.skipped[f"redemption refused ({error.code})"] += 1
+        else:
+            self._issued(pm, entry, redemption.voucher, at)
+        pm.target = self._pick_target(pm, at)
+
+    # vouchers
+
+    def _issued(self, pm: PlannedMember, entry: CatalogEntry, voucher, at: dt.datetime) -> None:
+        """Book a new voucher and decide its fate: used at the till some days later, cancelled, or forgotten."""
+        spec = entry.spec
+        self.estimate[pm.key] -= voucher.points
+        pm.taken[spec.key] += 1
+        if entry.stock is not None:
+            entry.stock -= 1
+        if entry.codes is not None:
+            entry.codes -= 1
+        if spec.kind == "wallet_credit":
+            pm.wallet += entry.reward.amount_minor
+        if spec.kind not in ("free_product", "voucher_amount", "voucher_percent", "experience"):
+            return  # donations and wallet credit are done at once; a partner code is used on the partner's site
+        luck = pm.luck.random()
+        if luck < CANCEL_SHARE:
+            pm.pending.append((at + dt.timedelta(days=pm.luck.uniform(0.2, 5)), voucher, entry, "cancel"))
+        elif luck >= CANCEL_SHARE + spec.forget:
+            pm.pending.append((at + dt.timedelta(days=pm.luck.uniform(*spec.use_after)), voucher, entry, "use"))
+        # else: forgotten, the nightly job expires it
+
+    def _settle(self, pm: PlannedMember, at: dt.datetime, store, *, lines: list[dict] | None = None, external_id: str = "",
+                online: bool = False, use: bool = True) -> list[dict] | None:
+        """At the till or the front desk: the cancellations asked for, and at most one voucher used.
+
+        Returns the purchase lines, with the voucher's discount when it is used on this purchase.
+        """
+        from fidelo.rewards.services import voucher_cancel
+
+        keep = []
+        used = False
+        for item in pm.pending:
+            due, voucher, entry, fate = item
+            if due > at:
+                keep.append(item)
+            elif at >= voucher.expires_at:
+                continue  # too late: the nightly job expires it
+            elif fate == "cancel":
+                voucher_cancel(voucher=voucher, program=self.programs[pm.org], actor=self.owners[pm.org], at=at)
+                self.estimate[pm.key] += voucher.points
+                pm.taken[entry.spec.key] -= 1
+                if entry.stock is not None:
+                    entry.stock += 1
+            elif used or not use:
+                keep.append(item)
+            else:
+                done, lines = self._use(pm, voucher, entry, at, store, lines, external_id, online)
+                used = used or done
+                if not done:
+                    keep.append(item)
+        pm.pending = keep
+        return lines
+
+    def _use(self, pm: PlannedMember, voucher, entry: CatalogEntry, at: dt.datetime, store, lines: list[dict] | None,
+             external_id: str, online: bool) -> tuple[bool, list[dict] | None]:
+        """Use `voucher` at this moment if it fits (store, basket): (used, the purchase lines with its discount)."""
+        from fidelo.rewards.services import voucher_use
+
+        spec, reward = entry.spec, entry.reward
+        if spec.store_codes and store.code not in spec.store_codes:
+            return False, lines
+        if spec.kind == "experience":
+            if lines is not None:
+                return False, lines
+            voucher_use(voucher=voucher, store=store, basket_minor=0, at=at)  # the session is booked at the front desk
+            return True, lines
+        if spec.kind == "free_product" and lines is None:
+            # Handed over at the front desk during a visit, without a purchase.
+            product = GYM_GOURDE if reward.product_sku == GYM_GOURDE[0] else _product(reward.product_sku)
+            voucher_use(voucher=voucher, store=store, basket_minor=product[3], lines=[(product[0], 1, product[3])], at=at)
+            return True, lines
+        if lines is None or online != (spec.audience == "subscribers") or reward.product_sku == GYM_GOURDE[0]:
+            return False, lines
+        lines = [dict(line) for line in lines]
+        if spec.kind == "free_product":
+            if not any(line["sku"] == reward.product_sku for line in lines):
+                lines.append(_line(_product(reward.product_sku)))
+        elif _total(lines) < reward.min_basket_minor:
+            if pm.org != CAFE or pm.luck.random() < 0.5:
+                return False, lines
+            # The member makes up the minimum with coffee beans to take home.
+            beans = CAFE_MENU["epicerie"][0]
+            lines.append(_line(beans, -(-(reward.min_basket_minor - _total(lines)) // beans[3])))
+        valuation = voucher_use(
+            voucher=voucher, store=store, basket_minor=_total(lines), at=at, purchase_external_id=external_id,
+            lines=[(line["sku"], line["quantity"], line["unit_price_minor"]) for line in lines],
         )
-        self.estimate[pm.key] -= cost
-        pm.target = self._pick_target(pm)
+        if spec.kind == "free_product":
+            line = next(line for line in lines if line["sku"] == reward.product_sku)
+            line["discount_minor"] += min(valuation.value_minor, line["quantity"] * line["unit_price_minor"] - line["discount_minor"])
+            return True, lines
+        return True, _discount(lines, valuation.value_minor)
 
     def _refund(self, event: Event, pm: PlannedMember) -> None:
         from fidelo.purchases.services import RefundLineInput, purchase_refund
@@ -834,13 +1212,21 @@ class Player:
     def count(self) -> None:
         from django.db.models import Count, Sum
 
-        from fidelo.ledger.models import Account, AccountKind, Transfer
+        from fidelo.ledger.models import Account, AccountKind, Transfer, TransferKind
         from fidelo.members.models import Member
         from fidelo.purchases.models import Purchase, PurchaseLine, Refund, Visit
+        from fidelo.rewards.models import VOUCHER_KINDS, OfferEvent, Reward, Voucher
+        from fidelo.rewards.selectors import charity_totals
 
         for result in self.results:
             org = self.orgs[result.slug]
-            kinds = Counter({row["kind"]: row["n"] for row in Transfer.objects.filter(organization=org).values("kind").annotate(n=Count("id"))})
+            kinds = Counter({
+                row["kind"]: row["n"] for row in Transfer.objects.filter(organization=org, unit="PTS").values("kind").annotate(n=Count("id"))
+            })
+            vouchers = Voucher.objects.filter(organization=org, reward__kind__in=VOUCHER_KINDS)
+            states = Counter(dict(vouchers.values_list("status").annotate(n=Count("id"))))
+            offers = Counter(dict(OfferEvent.objects.filter(organization=org).values_list("kind").annotate(n=Count("id"))))
+            wallet = Transfer.objects.filter(organization=org, unit="EUR")
             member_accounts = Account.objects.filter(organization=org, member__isnull=False)
             result.counts = {
                 "members": Member.objects.filter(organization=org).count(),
@@ -856,10 +1242,25 @@ class Player:
                 "reversals": kinds.get("reverse", 0),
                 "points available": member_accounts.filter(kind=AccountKind.AVAILABLE).aggregate(s=Sum("balance"))["s"] or 0,
                 "points pending": member_accounts.filter(kind=AccountKind.PENDING).aggregate(s=Sum("balance"))["s"] or 0,
+                "rewards in the catalog": Reward.objects.filter(organization=org).count(),
+                "vouchers issued": sum(states.values()),
+                "vouchers used": states.get("used", 0),
+                "vouchers cancelled": states.get("cancelled", 0),
+                "vouchers expired": states.get("expired", 0),
+                "vouchers open": states.get("issued", 0),
+                "donations": Voucher.objects.filter(organization=org, reward__kind="donation").count(),
+                "wallet credits": Voucher.objects.filter(organization=org, reward__kind="wallet_credit").count(),
+                "offers seen": offers.get("seen", 0),
+                "auto-redemption opt-ins": sum(1 for pm in self.planner.members if pm.org == result.slug and pm.auto),
             }
+            result.money = {
+                "wallet credit issued": wallet.filter(kind=TransferKind.CREDIT).aggregate(s=Sum("amount"))["s"] or 0,
+                "wallet credit spent": wallet.filter(kind=TransferKind.REDEEM).aggregate(s=Sum("amount"))["s"] or 0,
+            }
+            result.charity = charity_totals(org.id)
 
 
-def _warm_system_accounts(organization_ids: list[int]) -> None:
+def _warm_system_accounts(organization_ids: list[int], *, wallets: list[int] = ()) -> None:
     """Open the system accounts now and keep their ids in the ledger's process cache.
 
     ledger.services.system_account_id() caches an id only once its transaction commits, so
@@ -876,6 +1277,11 @@ def _warm_system_accounts(organization_ids: list[int]) -> None:
             account_id = ledger_services.system_account_id(organization_id, kind, "PTS")
             if isinstance(cache, dict):
                 cache[(organization_id, kind, "PTS")] = account_id
+    for organization_id in wallets:  # the shop credit, in euros
+        for kind in (AccountKind.WALLET_ISSUED, AccountKind.WALLET_SPENT):
+            account_id = ledger_services.system_account_id(organization_id, kind, "EUR")
+            if isinstance(cache, dict):
+                cache[(organization_id, kind, "EUR")] = account_id
 
 
 def seed_demo(
@@ -892,6 +1298,7 @@ def seed_demo(
     from fidelo.ledger import services as ledger_services
     from fidelo.ledger.jobs import expire_due, release_due
     from fidelo.ledger.selectors import due_expired_lots, due_pending_lots
+    from fidelo.rewards.services import vouchers_expire_due
 
     if members_per_org < 1 or not 1 <= months <= 36:
         raise ValueError("members per organization must be at least 1, months between 1 and 36")
@@ -906,9 +1313,10 @@ def seed_demo(
         with write_transaction():
             if demo_is_seeded():
                 raise DemoAlreadySeeded("The demo merchants already exist")
-            reporter.phase("Marchands, boutiques, gérants, clés d'API", len(MERCHANTS))
+            reporter.phase("Marchands, boutiques, gérants, clés d'API, catalogues", len(MERCHANTS))
             player.create_merchants()
-            _warm_system_accounts([org.id for org in player.orgs.values()])
+            player.create_catalogs()
+            _warm_system_accounts([org.id for org in player.orgs.values()], wallets=[player.orgs[GYM].id])
             reporter.phase("Inscription des membres", len(planner.members))
             player.enroll_members()
             reporter.phase(f"{months} mois d'activité", len(events))
@@ -918,6 +1326,7 @@ def seed_demo(
             reporter.phase("Libération et expiration des points", len(due_pending_lots(at, 10**9)) + len(due_expired_lots(at, 10**9)))
             release_due(at=at, progress=reporter.advance)
             expire_due(at=at, progress=reporter.advance)
+            vouchers_expire_due(at=at)
             player.count()
     except BaseException:
         ledger_services.clear_caches()  # the warmed ids were rolled back

@@ -259,7 +259,10 @@ def redemption_apply(plan: RedemptionPlan) -> Redemption:
     )
     partner_code = ""
     if reward.kind == RewardKind.PARTNER_CODE:
+        # Handing the partner's code over delivers the reward: the partner honours the code
+        # on its side, so the voucher is used at once (and cannot be cancelled or expire).
         partner_code = _hand_out_code(reward, voucher)
+        _close_as_used(voucher, at, value=0)
     elif reward.kind == RewardKind.DONATION:
         _close_as_used(voucher, at, value=reward.amount_minor)
     elif reward.kind == RewardKind.WALLET_CREDIT:
@@ -329,8 +332,10 @@ def _hand_out_code(reward: Reward, voucher: Voucher) -> str:
 
 
 def _close_as_used(voucher: Voucher, at: dt.datetime, *, value: int) -> None:
+    """A reward delivered at redemption (donation, wallet credit, partner code): used at once."""
     Voucher.objects.filter(pk=voucher.pk).update(status=VoucherStatus.USED, used_at=at, used_value_minor=value)
     voucher.status, voucher.used_at, voucher.used_value_minor = VoucherStatus.USED, at, value
+    _offer_event(voucher.organization_id, voucher.reward_id, voucher.member_id, OfferEventKind.USED, at)
 
 
 # --- at the till ------------------------------------------------------------------------------
@@ -353,14 +358,14 @@ def voucher_value(voucher: Voucher, *, store: Store | None, basket_minor: int, l
     reward = voucher.reward
     if not isinstance(basket_minor, int) or not 0 <= basket_minor <= MAX_MINOR:
         raise InvalidReward(f"basket must be between 0 and {MAX_MINOR} cents", code="invalid_amount", field="basket_cents")
+    if reward.kind not in VOUCHER_KINDS or reward.kind == RewardKind.PARTNER_CODE:
+        raise VoucherNotForTill()  # delivered at redemption: donation, wallet credit, partner code
     if voucher.status == VoucherStatus.USED:
         raise VoucherAlreadyUsed(used_at=voucher.used_at.isoformat() if voucher.used_at else None)
     if voucher.status == VoucherStatus.CANCELLED:
         raise VoucherCancelled()
     if voucher.status == VoucherStatus.EXPIRED or (voucher.expires_at and at >= voucher.expires_at):
         raise VoucherExpired(expired_at=voucher.expires_at.isoformat() if voucher.expires_at else None)
-    if reward.kind not in VOUCHER_KINDS or reward.kind == RewardKind.PARTNER_CODE:
-        raise VoucherNotForTill()
     if store is not None and store.organization_id != voucher.organization_id:
         raise VoucherStoreNotAllowed()
     allowed = list(reward.stores.values_list("pk", flat=True))
@@ -426,11 +431,11 @@ def voucher_cancel(*, voucher: Voucher, program: Program, actor: Actor, at: dt.d
     """Cancel an issued voucher: the member gets the points back (once)."""
     at = at or now()
     refusals = {VoucherStatus.USED: VoucherAlreadyUsed, VoucherStatus.CANCELLED: VoucherCancelled, VoucherStatus.EXPIRED: VoucherExpired}
+    if voucher.reward.kind == RewardKind.PARTNER_CODE:
+        # The member has the partner's code and could still use it: no points back.
+        raise VoucherNotCancellable("A partner code was handed out with this voucher; it cannot be cancelled")
     if voucher.status in refusals:
         raise refusals[voucher.status]()
-    if voucher.reward.kind == RewardKind.PARTNER_CODE:
-        # The member has seen the partner's code and could still use it: no points back.
-        raise VoucherNotCancellable("A partner code was handed out with this voucher; it cannot be cancelled")
     if not _close_and_restore(voucher, program, status=VoucherStatus.CANCELLED, give_back=True, at=at, reason=str(actor)):
         voucher.refresh_from_db()  # another till, a cancellation or the expiry job was faster
         raise refusals.get(voucher.status, VoucherCancelled)()

@@ -1,7 +1,7 @@
 """Scheduled rewards jobs, run by the worker."""
 
 from huey import crontab
-from huey.contrib.djhuey import db_periodic_task, db_task, lock_task
+from huey.contrib.djhuey import db_periodic_task, lock_task
 
 from fidelo.rewards.jobs import auto_redeem_due
 from fidelo.rewards.services import vouchers_expire_due
@@ -11,19 +11,6 @@ from fidelo.rewards.services import vouchers_expire_due
 @lock_task("rewards-expire-vouchers")
 def expire_vouchers() -> int:
     return vouchers_expire_due()
-
-
-@db_task()
-def auto_redeem_member(member_id: int) -> int:
-    """Issue a member's chosen reward if the balance allows it (queued after each credit)."""
-    from fidelo.members.models import Member
-    from fidelo.rewards.services import auto_redeem
-    from fidelo.tenancy.selectors import program_for
-
-    member = Member.objects.filter(pk=member_id).first()
-    if member is None:
-        return 0
-    return len(auto_redeem(program=program_for(member.organization_id), member=member))
 
 
 @db_periodic_task(crontab(minute="*"))

@@ -5,15 +5,18 @@ from io import StringIO
 
 import pytest
 from django.contrib.auth import authenticate
+from django.db.models import Count
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from fidelo.demo.seed import CAFE, DEMO_LOGINS, GYM, DemoAlreadySeeded, Planner, demo_is_seeded, seed_demo
+from fidelo.demo.seed import CAFE, DEMO_LOGINS, GYM, MERCHANTS, DemoAlreadySeeded, Planner, demo_is_seeded, seed_demo
 from fidelo.ledger.models import Account, AccountKind, Transfer, TransferKind
 from fidelo.ledger.selectors import ledger_verify
 from fidelo.members.identifiers import is_valid_card_number
 from fidelo.members.models import Consent, Member
 from fidelo.purchases.models import Purchase, PurchaseLine, Refund, Visit
+from fidelo.rewards.models import AutoRedemption, OfferEvent, PartnerCode, Reward, Voucher, VoucherStatus
+from fidelo.rewards.selectors import charity_totals, offer_stats
 from fidelo.tenancy.models import Organization, Program, StaffMembership, Store
 
 MEMBERS = 30
@@ -136,3 +139,93 @@ def test_the_same_seed_tells_the_same_story():
     assert story(1) == story(1)
     assert story(1) == story(1, hour_shift=60)  # the hour of the run changes nothing before the last day
     assert story(1)[0] != story(2)[0]
+
+
+# --- the rewards catalog -------------------------------------------------------------------
+# A little more activity than above (40 members, 5 months), so that every state of a voucher
+# shows up whatever the day the test runs.
+
+
+@pytest.fixture
+def story(db):
+    return seed_demo(members_per_org=40, months=5, seed=7)
+
+
+def test_each_merchant_has_a_french_catalog_created_through_the_services(story):
+    expected = {
+        CAFE: {"free_product", "voucher_percent", "voucher_amount", "donation", "partner_code"},
+        GYM: {"free_product", "wallet_credit", "experience", "voucher_amount", "donation"},
+    }
+    for spec in MERCHANTS:
+        rewards = list(Reward.objects.filter(organization__slug=spec.slug))
+        assert len(rewards) == len(spec.catalog)
+        assert {r.kind for r in rewards} == expected[spec.slug]
+        assert all(r.title_fr and r.title_en and r.description_fr and r.description_en for r in rewards)
+        assert any(r.limit_per_member for r in rewards) and any(r.stock is not None for r in rewards)
+    cafe = {r.title_fr: r for r in Reward.objects.filter(organization__slug=CAFE)}
+    assert (cafe["Café offert"].product_sku, cafe["Café offert"].amount_minor) == ("CDA-ESP", 180)  # capped at an espresso
+    assert (cafe["Bon de 5 €"].amount_minor, cafe["Bon de 5 €"].min_basket_minor) == (500, 1500)
+    assert cafe["-10 % sur l'addition"].valid_from and cafe["-10 % sur l'addition"].valid_until
+    assert cafe["Don aux Restos du Cœur"].charity_name == "Les Restos du Cœur"
+    partner = next(r for r in cafe.values() if r.kind == "partner_code")
+    assert PartnerCode.objects.filter(reward=partner).count() >= Voucher.objects.filter(reward=partner).count() > 0
+    coaching = Reward.objects.get(organization__slug=GYM, kind="experience")
+    assert list(coaching.stores.values_list("code", flat=True)) == ["bordeaux-chartrons"]
+
+
+def test_redemptions_are_vouchers_used_cancelled_or_expired_and_the_ledger_verifies(story):
+    # Every points redemption is a voucher of the catalog (no bare points_redeem any more).
+    redeemed = Transfer.objects.filter(kind=TransferKind.REDEEM, unit="PTS")
+    assert redeemed.count() == Voucher.objects.count() > 0
+    assert set(redeemed.values_list("source_type", flat=True)) == {"reward"}
+    vouchers = Voucher.objects.select_related("reward")
+    assert len({v.reward.kind for v in vouchers}) >= 5
+    states = {v.status for v in vouchers if v.reward.kind in ("free_product", "voucher_amount", "voucher_percent", "experience")}
+    assert states == {VoucherStatus.ISSUED, VoucherStatus.USED, VoucherStatus.CANCELLED, VoucherStatus.EXPIRED}
+    for voucher in vouchers:
+        assert voucher.issued_at <= (voucher.used_at or voucher.closed_at or voucher.issued_at)
+        if voucher.status == VoucherStatus.USED and voucher.reward.kind not in ("donation", "wallet_credit", "partner_code"):
+            assert voucher.used_store_id is not None and voucher.used_at > voucher.issued_at  # at the till, later
+        if voucher.status == VoucherStatus.EXPIRED:
+            assert voucher.expires_at <= voucher.closed_at
+    # Used on a purchase: the purchase is the member's, and its ticket shows the discount.
+    tied = [v for v in vouchers if v.used_purchase_external_id]
+    assert tied
+    for voucher in tied:
+        purchase = Purchase.objects.get(organization_id=voucher.organization_id, external_id=voucher.used_purchase_external_id)
+        assert purchase.member_id == voucher.member_id and purchase.store_id == voucher.used_store_id
+        discount = sum(purchase.lines.values_list("discount_minor", flat=True))
+        assert discount >= voucher.used_value_minor > 0
+    # A cancelled voucher gives its points back.
+    cancelled = vouchers.filter(status=VoucherStatus.CANCELLED).count()
+    assert Transfer.objects.filter(kind=TransferKind.RESTORE, source_type="voucher").count() >= cancelled > 0
+    # Limits per member hold.
+    for reward in Reward.objects.exclude(limit_per_member=None):
+        taken = Voucher.objects.filter(reward=reward).exclude(status=VoucherStatus.CANCELLED).values("member").annotate(n=Count("id"))
+        assert all(row["n"] <= reward.limit_per_member for row in taken)
+    assert ledger_verify() == []
+
+
+def test_donations_wallet_credit_offers_and_auto_redemption(story):
+    for slug in (GYM, CAFE):
+        org = Organization.objects.get(slug=slug)
+        totals = charity_totals(org.id)
+        assert totals and all(row["amount_cents"] > 0 and row["points"] > 0 for row in totals)
+        assert AutoRedemption.objects.filter(member__organization=org).exists()
+    # Wallet credit (gym): never more spent than credited, in euros.
+    gym = Organization.objects.get(slug=GYM)
+    credited = sum(Transfer.objects.filter(organization=gym, unit="EUR", kind=TransferKind.CREDIT).values_list("amount", flat=True))
+    spent = sum(Transfer.objects.filter(organization=gym, unit="EUR", kind=TransferKind.REDEEM).values_list("amount", flat=True))
+    assert credited >= spent >= 0
+    # Offer take-up of the most popular reward: seen by more members than asked for it, used by fewer.
+    coffee = Reward.objects.get(organization__slug=CAFE, title_fr="Café offert")
+    stats = offer_stats(coffee)
+    assert stats.seen > stats.requested >= stats.used > 0
+    assert OfferEvent.objects.filter(kind="seen").count() > 2 * Voucher.objects.count()
+    # The summary adds up.
+    for result in story.organizations:
+        c = result.counts
+        assert c["vouchers issued"] == c["vouchers used"] + c["vouchers cancelled"] + c["vouchers expired"] + c["vouchers open"]
+        assert c["rewards in the catalog"] == 6
+        assert result.money["wallet credit issued"] >= result.money["wallet credit spent"]
+        assert result.charity == charity_totals(Organization.objects.get(slug=result.slug).id)

@@ -19,6 +19,10 @@ from fidelo.demo.seed import (
     seed_demo,
 )
 
+def _euros(cents: int) -> str:
+    return f"{cents / 100:,.2f} €".replace(",", " ").replace(".", ",")
+
+
 ALREADY = "Demo data already present (Forme+, Café des Arts): nothing to do."
 
 
@@ -100,6 +104,9 @@ class Command(BaseCommand):
             write(f"  Login:   {org.login} / {passwords[org.login]}")
             write(f"  API key: {org.api_key}  (shown once)")
             write("  " + ", ".join(f"{name}: {value}" for name, value in org.counts.items()))
+            write("  " + ", ".join(f"{name}: {_euros(value)}" for name, value in org.money.items()))
+            for row in org.charity:
+                write(f"  Donations to {row['association']}: {_euros(row['amount_cents'])} ({row['donations']} donations, {row['points']} points)")
         drifts = ledger_verify()
         if drifts:
             raise CommandError(f"The ledger does not verify after seeding: {drifts[0]} ({len(drifts)} drift(s))")
