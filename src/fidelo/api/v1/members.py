@@ -1,12 +1,26 @@
-"""Members: enroll, get, search, look up; balance, history, card QR code, adjustments."""
+"""Members: enroll, get, search, look up; balance, history, card QR code, adjustments;
+redemptions, vouchers, automatic redemption and the wallet."""
+
+from typing import Literal
 
 import segno
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import Query, Router
 
 from fidelo.api.v1.auth import actor_of, context, store_for
 from fidelo.api.v1.idempotency import idempotent_post
+from fidelo.api.v1.reward_schemas import (
+    AutoRedemptionIn,
+    AutoRedemptionOut,
+    RedemptionIn,
+    VoucherListOut,
+    VoucherOut,
+    WalletOut,
+    WalletSpendIn,
+    WalletSpendOut,
+)
 from fidelo.api.v1.schemas import (
     AdjustmentIn,
     BalanceOut,
@@ -18,11 +32,38 @@ from fidelo.api.v1.schemas import (
     MemberRef,
     Text,
 )
-from fidelo.ledger.selectors import decode_cursor, encode_cursor, member_balance, member_history
+from fidelo.api.v1.vouchers import (
+    decode_keyset,
+    encode_keyset,
+    keyset_time,
+    voucher_body,
+)
+from fidelo.ledger.selectors import (
+    decode_cursor,
+    encode_cursor,
+    member_balance,
+    member_history,
+)
 from fidelo.ledger.services import points_adjust, program_unit
 from fidelo.members.models import Member
-from fidelo.members.selectors import access_member, current_consents, member_lookup, member_search
+from fidelo.members.selectors import (
+    access_member,
+    current_consents,
+    member_lookup,
+    member_search,
+)
 from fidelo.members.services import member_enroll
+from fidelo.rewards.selectors import (
+    access_reward,
+    member_vouchers,
+    reward_for_redemption,
+)
+from fidelo.rewards.services import (
+    auto_redemption_set,
+    redemption_apply,
+    redemption_plan,
+    wallet_spend,
+)
 from fidelo.tenancy.models import Organization
 from fidelo.tenancy.selectors import program_for
 
@@ -144,24 +185,6 @@ def adjust(request: HttpRequest, member_id: int, body: AdjustmentIn) -> HttpResp
 
 
 # --- rewards: redemptions, vouchers, auto-redemption, wallet ------------------------------------
-
-from typing import Literal
-
-from django.db.models import Q
-
-from fidelo.api.v1.reward_schemas import (
-    AutoRedemptionIn,
-    AutoRedemptionOut,
-    RedemptionIn,
-    VoucherListOut,
-    VoucherOut,
-    WalletOut,
-    WalletSpendIn,
-    WalletSpendOut,
-)
-from fidelo.api.v1.vouchers import decode_keyset, encode_keyset, keyset_time, voucher_body
-from fidelo.rewards.selectors import access_reward, member_vouchers, reward_for_redemption
-from fidelo.rewards.services import auto_redemption_set, redemption_apply, redemption_plan, wallet_spend
 
 
 @router.post("/{member_id}/redemptions", response={201: VoucherOut}, summary="Spend points on a reward: the voucher")
