@@ -341,15 +341,11 @@ def _consume_lots(member: Member, unit: str, amount: int, *, first_lot_id: int |
     """
     consumed: list[Consumed] = []
     left = amount
-    lots = Lot.objects.filter(member=member, unit=unit, status=LotStatus.AVAILABLE, remaining__gt=0)
-    order = (F("expires_at").asc(nulls_last=True), "earned_at", "pk")
-    fields = ("pk", "remaining", "expires_at", "earned_at")
-    first = list(lots.filter(pk=first_lot_id).values_list(*fields)) if first_lot_id else []
-    rest = lots.exclude(pk=first_lot_id) if first_lot_id else lots
+    first = sql.spendable_lots(member.id, unit, limit=1, only_id=first_lot_id) if first_lot_id else []
     while left > 0:
         # Each batch empties every lot it takes from but the last one, which ends the loop:
         # the next query finds the following lots.
-        batch = first or list(rest.order_by(*order).values_list(*fields)[:20])
+        batch = first or sql.spendable_lots(member.id, unit, limit=20, except_id=first_lot_id)
         first = []
         if not batch:
             break

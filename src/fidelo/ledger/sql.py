@@ -215,3 +215,28 @@ def debit_if_covered(member_id: int, unit: str, amount: int) -> tuple[int, int, 
             [amount, member_id, unit, amount, amount],
         )
         return cursor.fetchone()
+
+
+def from_db_time(value):
+    """A datetime read with plain SQL, as the ORM would give it (SQLite stores naive UTC text)."""
+    if value is None or connection.vendor != "sqlite":
+        return value
+    return connection.ops.convert_datetimefield_value(value, None, connection)
+
+
+def spendable_lots(member_id: int, unit: str, *, limit: int, only_id: int | None = None, except_id: int | None = None) -> list[tuple]:
+    """(id, remaining, expires_at, earned_at) of available lots, earliest expiry first (never-expiring last)."""
+    clauses, params = ["member_id = %s", "unit = %s", "status = 'available'", "remaining > 0"], [member_id, unit]
+    if only_id is not None:
+        clauses.append("id = %s")
+        params.append(only_id)
+    if except_id is not None:
+        clauses.append("id <> %s")
+        params.append(except_id)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, remaining, expires_at, earned_at FROM ledger_lot WHERE {' AND '.join(clauses)} "
+            "ORDER BY (expires_at IS NULL), expires_at, earned_at, id LIMIT %s",
+            [*params, limit],
+        )
+        return [(lot_id, remaining, from_db_time(expires), from_db_time(earned)) for lot_id, remaining, expires, earned in cursor.fetchall()]
