@@ -8,6 +8,7 @@ at once, or a cancellation racing the expiry job, resolve it exactly once.
 """
 
 import datetime as dt
+import json
 import secrets
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ from django.db.models import F
 from fidelo.core.actors import Actor
 from fidelo.core.audit import audit_record
 from fidelo.core.clock import now, require_aware
-from fidelo.core.db import write_transaction
+from fidelo.core.db import mark_saved, write_transaction
 from fidelo.core.money import MAX_MINOR
 from fidelo.ledger.models import AccountKind, TransferKind
 from fidelo.ledger.services import (
@@ -252,10 +253,13 @@ def redemption_apply(plan: RedemptionPlan) -> Redemption:
             raise LimitPerMemberReached(f"At most {reward.limit_per_member} per member", limit=reward.limit_per_member)
     if reward.stock is not None and not Reward.objects.filter(pk=reward.pk, stock__gt=0).update(stock=F("stock") - 1):
         raise OutOfStock()
-    voucher = Voucher.objects.create(
-        organization_id=member.organization_id, member_id=member.pk, reward=reward, code=plan.code, status=VoucherStatus.ISSUED,
-        points=reward.cost_points, spent_lots=[_lot_json(part) for part in spent.consumed], redeem_transfer_id=spent.transfer.id,
-        channel=channel, issued_at=at, expires_at=_voucher_expiry(reward, at) if reward.kind in VOUCHER_KINDS else None,
+    voucher = _insert_voucher(
+        Voucher(
+            organization_id=member.organization_id, member_id=member.pk, reward=reward, code=plan.code, status=VoucherStatus.ISSUED,
+            points=reward.cost_points, spent_lots=[_lot_json(part) for part in spent.consumed], redeem_transfer_id=spent.transfer.id,
+            channel=channel, issued_at=at, expires_at=_voucher_expiry(reward, at) if reward.kind in VOUCHER_KINDS else None,
+            used_value_minor=0, used_purchase_external_id="",
+        )
     )
     partner_code = ""
     if reward.kind == RewardKind.PARTNER_CODE:
@@ -275,6 +279,24 @@ def redemption_apply(plan: RedemptionPlan) -> Redemption:
         _close_as_used(voucher, at, value=reward.amount_minor)
     _offer_event(member.organization_id, reward.pk, member.pk, OfferEventKind.REQUESTED, at)
     return Redemption(voucher=voucher, partner_code=partner_code)
+
+
+def _insert_voucher(voucher: Voucher) -> Voucher:
+    # A plain INSERT: one per redemption, on the write lock's critical path.
+    cast = "::jsonb" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO rewards_voucher (organization_id, member_id, reward_id, code, status, points, spent_lots, redeem_transfer_id, "
+            "channel, issued_at, expires_at, used_value_minor, used_purchase_external_id) "
+            f"VALUES (%s, %s, %s, %s, %s, %s, %s{cast}, %s, %s, %s, %s, 0, '') RETURNING id",
+            [
+                voucher.organization_id, voucher.member_id, voucher.reward_id, voucher.code, voucher.status, voucher.points,
+                json.dumps(voucher.spent_lots), voucher.redeem_transfer_id, voucher.channel,
+                connection.ops.adapt_datetimefield_value(voucher.issued_at), connection.ops.adapt_datetimefield_value(voucher.expires_at),
+            ],
+        )
+        voucher.id = cursor.fetchone()[0]
+    return mark_saved(voucher)
 
 
 def reward_redeem(*, program: Program, member: Member, reward: Reward, channel: str = "api", at: dt.datetime | None = None) -> Redemption:
