@@ -9,7 +9,15 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from fidelo.core.clock import now
 from fidelo.members.models import Member
 from fidelo.rewards.errors import RewardNotFound, VoucherNotFound
-from fidelo.rewards.models import OfferEvent, OfferEventKind, PartnerCode, Reward, RewardKind, Voucher, VoucherStatus
+from fidelo.rewards.models import (
+    OfferEvent,
+    OfferEventKind,
+    PartnerCode,
+    Reward,
+    RewardKind,
+    Voucher,
+    VoucherStatus,
+)
 from fidelo.rewards.services import normalize_code
 
 

@@ -10,7 +10,9 @@ at once, or a cancellation racing the expiry job, resolve it exactly once.
 import datetime as dt
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -18,8 +20,10 @@ from django.db.models import F
 from fidelo.core.actors import Actor
 from fidelo.core.audit import audit_record
 from fidelo.core.clock import now, require_aware
-from fidelo.core.db import mark_saved, write_transaction
+from fidelo.core.db import all_or_nothing, mark_saved, write_transaction
+from fidelo.core.idempotency import Receipt, store_receipt
 from fidelo.core.money import MAX_MINOR
+from fidelo.ledger import sql as ledger_sql
 from fidelo.ledger.models import AccountKind, TransferKind
 from fidelo.ledger.services import (
     Consumed,
@@ -30,8 +34,10 @@ from fidelo.ledger.services import (
     points_restore,
     points_spend,
     program_unit,
+    system_account_id,
 )
 from fidelo.members.models import Member
+from fidelo.rewards import sql as rewards_sql
 from fidelo.rewards.errors import (
     InvalidReward,
     LimitPerMemberReached,
@@ -279,6 +285,53 @@ def redemption_apply(plan: RedemptionPlan) -> Redemption:
         _close_as_used(voucher, at, value=reward.amount_minor)
     _offer_event(member.organization_id, reward.pk, member.pk, OfferEventKind.REQUESTED, at)
     return Redemption(voucher=voucher, partner_code=partner_code)
+
+
+# Kinds whose redemption is only "spend, then issue a voucher": the PostgreSQL fast path.
+PLAIN_VOUCHER_KINDS = {RewardKind.VOUCHER_AMOUNT, RewardKind.VOUCHER_PERCENT, RewardKind.FREE_PRODUCT, RewardKind.EXPERIENCE}
+
+
+def redemption_apply_with_receipt(
+    plan: RedemptionPlan, *, receipt: Receipt, respond: Callable[[Redemption], tuple[int, dict[str, Any]]]
+) -> tuple[int, dict[str, Any]]:
+    """Apply a planned redemption and store its idempotency record (the response `respond` builds).
+
+    On PostgreSQL a plain voucher without a per-member limit takes two statements (see
+    rewards.sql); everything else, and every refusal, takes the general path.
+    """
+    reward, member = plan.reward, plan.member
+    fast = connection.vendor == "postgresql" and reward.kind in PLAIN_VOUCHER_KINDS and reward.limit_per_member is None
+    with all_or_nothing():
+        if fast:
+            unit = program_unit(plan.program)
+            covered = ledger_sql.debit_if_covered(member.pk, unit, reward.cost_points)
+            if covered is not None:
+                account_id, _organization_id, _before = covered
+                voucher = Voucher(
+                    organization_id=member.organization_id, member_id=member.pk, reward=reward, code=plan.code, status=VoucherStatus.ISSUED,
+                    points=reward.cost_points, channel=plan.channel, issued_at=plan.at, expires_at=_voucher_expiry(reward, plan.at),
+                    used_value_minor=0, used_purchase_external_id="",
+                )
+                status, body = respond(Redemption(voucher=voucher))
+                voucher_id, transfer_id = rewards_sql.redeem_rest_postgresql(
+                    organization_id=member.organization_id, member_id=member.pk, unit=unit, amount=reward.cost_points,
+                    spendable=reward.cost_points, account_id=account_id,
+                    sink_id=system_account_id(member.organization_id, AccountKind.REDEEMED, unit), reward_id=reward.pk,
+                    limited_stock=reward.stock is not None,
+                    reason_params={"label": reward.title_fr, "label_en": reward.title_en or reward.title_fr}, actor=plan.channel,
+                    code=plan.code, channel=plan.channel, at=plan.at, expires_at=voucher.expires_at, created_at=now(),
+                    receipt=receipt, status=status, body=body,
+                )
+                if voucher_id is None:
+                    raise OutOfStock()  # rolls back the debit, the lots and the transfer
+                voucher.id, voucher.redeem_transfer_id = voucher_id, transfer_id
+                mark_saved(voucher)
+                return status, body
+            # Short of points (or no account yet): the general path raises the right refusal.
+        redemption = redemption_apply(plan)
+        status, body = respond(redemption)
+        store_receipt(receipt, status, body)
+    return status, body
 
 
 def _insert_voucher(voucher: Voucher) -> Voucher:

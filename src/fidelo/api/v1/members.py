@@ -38,6 +38,7 @@ from fidelo.api.v1.vouchers import (
     keyset_time,
     voucher_body,
 )
+from fidelo.core.idempotency import StoresReceipt
 from fidelo.ledger.selectors import (
     decode_cursor,
     encode_cursor,
@@ -60,7 +61,7 @@ from fidelo.rewards.selectors import (
 )
 from fidelo.rewards.services import (
     auto_redemption_set,
-    redemption_apply,
+    redemption_apply_with_receipt,
     redemption_plan,
     wallet_spend,
 )
@@ -198,11 +199,10 @@ def redeem(request: HttpRequest, member_id: int, body: RedemptionIn) -> HttpResp
         reward = reward_for_redemption(ctx.organization.id, body.reward_id)
         plan = redemption_plan(program=program_for(ctx.organization.id), member=member, reward=reward, channel=body.channel)
 
-        def write() -> tuple[int, dict]:
-            redemption = redemption_apply(plan)
+        def respond(redemption) -> tuple[int, dict]:
             return 201, voucher_body(redemption.voucher, redemption.partner_code, has_partner_code=True)
 
-        return write
+        return StoresReceipt(lambda receipt: redemption_apply_with_receipt(plan, receipt=receipt, respond=respond))
 
     return idempotent_post(request, operation="reward.redeem", payload={"member": member_id, **body.model_dump(mode="json")}, prepare=prepare)
 

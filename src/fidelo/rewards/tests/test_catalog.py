@@ -9,8 +9,21 @@ from fidelo.core.clock import travel_to
 from fidelo.ledger.tests.helpers import assert_ledger_consistent, available
 from fidelo.rewards.errors import RewardNotFound
 from fidelo.rewards.jobs import auto_redeem_due
-from fidelo.rewards.models import AutoRedemption, OfferEvent, Reward, RewardKind, Voucher, VoucherStatus
-from fidelo.rewards.selectors import OfferStats, access_reward, catalog, member_vouchers, offer_stats
+from fidelo.rewards.models import (
+    AutoRedemption,
+    OfferEvent,
+    Reward,
+    RewardKind,
+    Voucher,
+    VoucherStatus,
+)
+from fidelo.rewards.selectors import (
+    OfferStats,
+    access_reward,
+    catalog,
+    member_vouchers,
+    offer_stats,
+)
 from fidelo.rewards.services import (
     auto_redeem,
     auto_redemption_set,

@@ -13,9 +13,28 @@ from fidelo.ledger.errors import InsufficientPoints
 from fidelo.ledger.models import Transfer, TransferKind
 from fidelo.ledger.tests.helpers import assert_ledger_consistent, available
 from fidelo.rewards.errors import OutOfStock, VoucherAlreadyUsed, VoucherExpired
-from fidelo.rewards.models import PartnerCode, Reward, RewardKind, Voucher, VoucherStatus
-from fidelo.rewards.services import reward_add_codes, reward_redeem, voucher_cancel, voucher_use, vouchers_expire_due
-from fidelo.rewards.tests.helpers import EUROS, all_at_once, errors_of, give_points, make_reward, successes
+from fidelo.rewards.models import (
+    PartnerCode,
+    Reward,
+    RewardKind,
+    Voucher,
+    VoucherStatus,
+)
+from fidelo.rewards.services import (
+    reward_add_codes,
+    reward_redeem,
+    voucher_cancel,
+    voucher_use,
+    vouchers_expire_due,
+)
+from fidelo.rewards.tests.helpers import (
+    EUROS,
+    all_at_once,
+    errors_of,
+    give_points,
+    make_reward,
+    successes,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,9 +13,28 @@ from fidelo.core.clock import travel_to
 from fidelo.ledger import jobs
 from fidelo.ledger.models import Lot, LotStatus, Transfer, TransferKind
 from fidelo.ledger.selectors import member_balance
-from fidelo.ledger.tests.helpers import assert_ledger_consistent, available, buy, refund, sum_of_all_legs, sum_of_balances
-from fidelo.rewards.errors import MinimumBasketNotMet, OutOfStock, VoucherAlreadyUsed, VoucherCancelled, WalletEmpty
-from fidelo.rewards.models import PartnerCode, Reward, RewardKind, Voucher, VoucherStatus
+from fidelo.ledger.tests.helpers import (
+    assert_ledger_consistent,
+    available,
+    buy,
+    refund,
+    sum_of_all_legs,
+    sum_of_balances,
+)
+from fidelo.rewards.errors import (
+    MinimumBasketNotMet,
+    OutOfStock,
+    VoucherAlreadyUsed,
+    VoucherCancelled,
+    WalletEmpty,
+)
+from fidelo.rewards.models import (
+    PartnerCode,
+    Reward,
+    RewardKind,
+    Voucher,
+    VoucherStatus,
+)
 from fidelo.rewards.selectors import access_voucher, charity_totals
 from fidelo.rewards.services import (
     CODE_ALPHABET,
