@@ -75,3 +75,48 @@ def test_a_member_short_of_points_is_refused_with_the_balance(api, org, member):
     assert response.status_code == 409
     assert (response.json()["code"], response.json()["balance"]) == ("insufficient_points", 20)
     assert member_balance(member, "PTS").available == 20 and not Voucher.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_redemptions_racing_for_one_member_and_the_last_units_of_stock():
+    import threading
+
+    from django.db import connection
+
+    from fidelo.conftest import ApiClient, make_member, make_org
+    from fidelo.tenancy.services import api_key_create
+
+    org = make_org("course")
+    program = program_for(org.id)
+    rich, poor = make_member(org), make_member(org)
+    earn(program, rich, 1_000, NOW)
+    earn(program, poor, 30, NOW)  # enough for three
+    cheap = reward_create(organization=org, program=program, actor=STAFF, kind="voucher_amount", title_fr="Bon", cost_points=10, amount_minor=100)
+    scarce = reward_create(organization=org, program=program, actor=STAFF, kind="experience", title_fr="Rare", cost_points=10, stock=2)
+    token = api_key_create(organization=org, name="k", actor=STAFF).token
+    jobs = [(poor, cheap, f"p{n}") for n in range(8)] + [(rich, scarce, f"s{n}") for n in range(6)]
+    barrier, codes, lock = threading.Barrier(len(jobs)), [], threading.Lock()
+
+    def redeem(member, reward, key):
+        try:
+            client = ApiClient(token)
+            barrier.wait()
+            response = client.post(f"/api/v1/members/{member.id}/redemptions", {"reward_id": reward.id}, key=key)
+            with lock:
+                codes.append((reward.id, response.status_code, response.json().get("code")))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=redeem, args=job) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    poor_results = sorted(status for reward_id, status, _ in codes if reward_id == cheap.id)
+    scarce_results = sorted(status for reward_id, status, _ in codes if reward_id == scarce.id)
+    assert poor_results == [201] * 3 + [409] * 5
+    assert scarce_results == [201] * 2 + [409] * 4
+    assert {code for reward_id, status, code in codes if status == 409} == {"insufficient_points", "out_of_stock"}
+    assert member_balance(poor, "PTS").available == 0
+    assert member_balance(rich, "PTS").available == 980
+    assert ledger_verify(organization_id=org.id) == []
