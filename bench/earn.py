@@ -69,6 +69,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(options: dict, console) -> dict:
+    return run_backends("earn", options, console, _run_backend, _print_table)
+
+
+def run_backends(name: str, options: dict, console, run_backend, print_table) -> dict:
+    """Resolve the client, run `run_backend` for each backend asked, print the table; shared by the benches."""
     backends = ["sqlite", "postgresql"] if options["backend"] == "both" else [options["backend"]]
     client = options["client"]
     if client == "auto":
@@ -78,13 +83,13 @@ def run(options: dict, console) -> dict:
     options = {**options, "client": client}
     results: dict[str, dict] = {}
     for backend in backends:
-        console.print(f"[bold]earn[/bold] on {backend}: preparing…")
+        console.print(f"[bold]{name}[/bold] on {backend}: preparing…")
         try:
-            results[backend] = _run_backend(backend, options, console)
+            results[backend] = run_backend(backend, options, console)
         except _Skipped as skipped:
             console.print(f"[yellow]{backend} skipped:[/yellow] {skipped}")
             results[backend] = {"skipped": str(skipped)}
-    _print_table(results, options, console)
+    print_table(results, options, console)
     return results
 
 

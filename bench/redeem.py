@@ -40,9 +40,8 @@ from bench.common import (
     run_python_client,
     run_wrk,
     temp_dir,
-    wrk_path,
 )
-from bench.earn import SECRET_KEY, STORE_CODE, _fresh, _fresh_database, _Skipped
+from bench.earn import SECRET_KEY, STORE_CODE, _fresh, _fresh_database, _Skipped, run_backends
 from bench.earn import _load as _earn_load
 from bench.earn import add_arguments as _earn_arguments
 
@@ -61,23 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(options: dict, console) -> dict:
-    backends = ["sqlite", "postgresql"] if options["backend"] == "both" else [options["backend"]]
-    client = options["client"]
-    if client == "auto":
-        client = "wrk" if wrk_path() else "python"
-    if client == "wrk" and not wrk_path():
-        raise RuntimeError("wrk is not installed (Debian: apt-get install wrk); or use --client python")
-    options = {**options, "client": client}
-    results: dict[str, dict] = {}
-    for backend in backends:
-        console.print(f"[bold]redeem[/bold] on {backend}: preparing…")
-        try:
-            results[backend] = _run_backend(backend, options, console)
-        except _Skipped as skipped:
-            console.print(f"[yellow]{backend} skipped:[/yellow] {skipped}")
-            results[backend] = {"skipped": str(skipped)}
-    _print_table(results, options, console)
-    return results
+    return run_backends("redeem", options, console, _run_backend, _print_table)
 
 
 def _run_backend(backend: str, options: dict, console) -> dict:
