@@ -79,11 +79,8 @@ def test_a_member_short_of_points_is_refused_with_the_balance(api, org, member):
 
 @pytest.mark.django_db(transaction=True)
 def test_redemptions_racing_for_one_member_and_the_last_units_of_stock():
-    import threading
-
-    from django.db import connection
-
     from fidelo.conftest import ApiClient, make_member, make_org
+    from fidelo.ledger.tests.helpers import all_at_once
     from fidelo.tenancy.services import api_key_create
 
     org = make_org("course")
@@ -95,23 +92,13 @@ def test_redemptions_racing_for_one_member_and_the_last_units_of_stock():
     scarce = reward_create(organization=org, program=program, actor=STAFF, kind="experience", title_fr="Rare", cost_points=10, stock=2)
     token = api_key_create(organization=org, name="k", actor=STAFF).token
     jobs = [(poor, cheap, f"p{n}") for n in range(8)] + [(rich, scarce, f"s{n}") for n in range(6)]
-    barrier, codes, lock = threading.Barrier(len(jobs)), [], threading.Lock()
 
-    def redeem(member, reward, key):
-        try:
-            client = ApiClient(token)
-            barrier.wait()
-            response = client.post(f"/api/v1/members/{member.id}/redemptions", {"reward_id": reward.id}, key=key)
-            with lock:
-                codes.append((reward.id, response.status_code, response.json().get("code")))
-        finally:
-            connection.close()
+    def redeem(index: int) -> tuple[int, int, str | None]:
+        member, reward, key = jobs[index]
+        response = ApiClient(token).post(f"/api/v1/members/{member.id}/redemptions", {"reward_id": reward.id}, key=key)
+        return reward.id, response.status_code, response.json().get("code")
 
-    threads = [threading.Thread(target=redeem, args=job) for job in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    codes = [value for _, value in all_at_once(len(jobs), redeem)]
     poor_results = sorted(status for reward_id, status, _ in codes if reward_id == cheap.id)
     scarce_results = sorted(status for reward_id, status, _ in codes if reward_id == scarce.id)
     assert poor_results == [201] * 3 + [409] * 5

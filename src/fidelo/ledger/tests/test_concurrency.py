@@ -6,12 +6,8 @@ write lock when their transaction begins). Each thread closes its own connection
 """
 
 import datetime as dt
-import threading
-from collections.abc import Callable
-from typing import Any
 
 import pytest
-from django.db import connection
 
 from fidelo.conftest import STAFF, at, make_member, make_org, program_of
 from fidelo.core.clock import now
@@ -20,7 +16,7 @@ from fidelo.ledger import jobs
 from fidelo.ledger.errors import InsufficientPoints
 from fidelo.ledger.models import Lot, LotStatus, Transfer, TransferKind
 from fidelo.ledger.services import points_transfer
-from fidelo.ledger.tests.helpers import assert_ledger_consistent, available, buy, pending, redeem, refund
+from fidelo.ledger.tests.helpers import all_at_once, assert_ledger_consistent, available, buy, errors_of, pending, redeem, refund
 from fidelo.purchases.errors import RefundExceedsPurchase
 from fidelo.purchases.models import Purchase, Refund
 from fidelo.purchases.services import purchase_record
@@ -28,33 +24,6 @@ from fidelo.purchases.services import purchase_record
 pytestmark = pytest.mark.django_db(transaction=True)
 
 EUROS = 100
-
-
-def all_at_once(count: int, work: Callable[[int], Any]) -> list[tuple[str, Any]]:
-    """Run work(0) .. work(count - 1) in threads released together; ("ok", value) or ("error", exception)."""
-    barrier = threading.Barrier(count)
-    results: list[tuple[str, Any]] = [("missing", None)] * count
-
-    def runner(index: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[index] = ("ok", work(index))
-        except Exception as error:  # noqa: BLE001 - reported to the test
-            results[index] = ("error", error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=runner, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a thread is stuck (deadlock?)"
-    return results
-
-
-def errors_of(results: list[tuple[str, Any]]) -> list[Exception]:
-    return [value for status, value in results if status == "error"]
 
 
 def test_50_members_of_staff_redeeming_10_points_from_100_at_once_leave_exactly_0(org, program, member):

@@ -1,11 +1,7 @@
 """Small helpers the rewards tests share: a catalog entry, points to spend, a snapshot of everything."""
 
 import datetime as dt
-import threading
-from collections.abc import Callable
-from typing import Any
 
-from django.db import connection
 
 from fidelo.conftest import STAFF
 from fidelo.ledger.models import Account, Lot, Transfer
@@ -54,34 +50,3 @@ def snapshot() -> dict[str, object]:
         "stock": sorted(Reward.objects.values_list("pk", "stock")),
         "codes": sorted(PartnerCode.objects.values_list("pk", "voucher_id")),
     }
-
-
-def all_at_once(count: int, work: Callable[[int], Any]) -> list[tuple[str, Any]]:
-    """Run work(0) .. work(count - 1) in threads released together; ("ok", value) or ("error", exception)."""
-    barrier = threading.Barrier(count)
-    results: list[tuple[str, Any]] = [("missing", None)] * count
-
-    def runner(index: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[index] = ("ok", work(index))
-        except Exception as error:  # noqa: BLE001 - reported to the test
-            results[index] = ("error", error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=runner, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a thread is stuck (deadlock?)"
-    return results
-
-
-def successes(results: list[tuple[str, Any]]) -> list[Any]:
-    return [value for status, value in results if status == "ok"]
-
-
-def errors_of(results: list[tuple[str, Any]]) -> list[Exception]:
-    return [value for status, value in results if status == "error"]

@@ -11,7 +11,7 @@ import pytest
 from fidelo.conftest import STAFF, at, make_member
 from fidelo.ledger.errors import InsufficientPoints
 from fidelo.ledger.models import Transfer, TransferKind
-from fidelo.ledger.tests.helpers import assert_ledger_consistent, available
+from fidelo.ledger.tests.helpers import all_at_once, assert_ledger_consistent, available, errors_of, successes
 from fidelo.rewards.errors import OutOfStock, VoucherAlreadyUsed, VoucherExpired
 from fidelo.rewards.models import (
     PartnerCode,
@@ -29,11 +29,8 @@ from fidelo.rewards.services import (
 )
 from fidelo.rewards.tests.helpers import (
     EUROS,
-    all_at_once,
-    errors_of,
     give_points,
     make_reward,
-    successes,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
