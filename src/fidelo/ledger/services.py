@@ -228,6 +228,13 @@ def points_earn(
     return Earned(transfer=mark_saved(_transfer_of(row, written)), lot=mark_saved(_lot_of(row, written)))
 
 
+def return_window(program: Program, occurred_at: dt.datetime, pending_days: int | None = None) -> tuple[dt.datetime, bool]:
+    """When points earned at `occurred_at` become spendable, and whether that is still ahead (pending)."""
+    days = program.pending_days if pending_days is None else pending_days
+    available_at = occurred_at + dt.timedelta(days=days)
+    return available_at, days > 0 and available_at > now()
+
+
 def earn_row(
     *,
     program: Program,
@@ -246,9 +253,7 @@ def earn_row(
     `unit` defaults to the program's (another unit: the member's wallet in euros).
     """
     unit = unit or program_unit(program)
-    days = program.pending_days if pending_days is None else pending_days
-    available_at = occurred_at + dt.timedelta(days=days)
-    pending = days > 0 and available_at > now()
+    available_at, pending = return_window(program, occurred_at, pending_days)
     return EarnRow(
         organization_id=member.organization_id,
         member_id=member.id,

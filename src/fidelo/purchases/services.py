@@ -13,8 +13,8 @@ from fidelo.core.clock import local_date, now, require_aware
 from fidelo.core.db import all_or_nothing, mark_saved, write_transaction
 from fidelo.core.idempotency import Receipt, store_receipt
 from fidelo.core.money import MAX_MINOR
-from fidelo.ledger.models import Lot, TransferKind
-from fidelo.ledger.services import Why, check_member_active as _check_member_active, earn_row, points_earn, points_reverse_lot
+from fidelo.ledger.services import Why, earn_row, points_earn, points_reverse_lot, return_window
+from fidelo.ledger.services import check_member_active as _check_member_active
 from fidelo.members.models import Member
 from fidelo.purchases import sql as purchase_sql
 from fidelo.purchases.earning import allocate, proportional_to_date, units_for
@@ -22,10 +22,10 @@ from fidelo.purchases.errors import (
     CurrencyMismatch,
     InvalidPurchase,
     InvalidRefund,
-    PurchaseNotFound,
     RefundExceedsPurchase,
 )
 from fidelo.purchases.models import Purchase, PurchaseLine, Refund, SalesChannel, Visit
+from fidelo.purchases.selectors import purchase_lot
 from fidelo.tenancy.models import Program, Store
 
 MAX_LINES = 500
@@ -142,7 +142,7 @@ def purchase_plan(
 def _purchase_why(plan: PurchasePlan, purchase_id: int | None) -> Why:
     program, store = plan.program, plan.store
     currency = program.organization.currency
-    pending = program.pending_days > 0 and plan.occurred_at + dt.timedelta(days=program.pending_days) > now()
+    available_at, pending = return_window(program, plan.occurred_at)
     online = plan.channel == SalesChannel.ONLINE or store is None
     if pending:
         reason = "purchase_online_pending" if online else "purchase_pending"
@@ -150,7 +150,7 @@ def _purchase_why(plan: PurchasePlan, purchase_id: int | None) -> Why:
         reason = "purchase_online" if online else "purchase"
     params = {"amount_minor": plan.total_minor, "currency": currency, "store": store.name if store else ""}
     if pending:
-        params["available_on"] = local_date(plan.occurred_at + dt.timedelta(days=program.pending_days), program.organization.timezone).isoformat()
+        params["available_on"] = local_date(available_at, program.organization.timezone).isoformat()
     return Why(reason=reason, params=params, source_type="purchase", source_id=purchase_id, actor=str(plan.actor) if plan.actor else "")
 
 
@@ -242,22 +242,6 @@ def purchase_record(**fields) -> PurchaseResult:
 class RefundResult:
     refund: Refund
     purchase: Purchase
-
-
-def access_purchase(organization_id: int, external_id: str) -> Purchase:
-    purchase = Purchase.objects.select_related("member").filter(organization_id=organization_id, external_id=external_id).first()
-    if purchase is None:
-        raise PurchaseNotFound(f"No purchase with external id {external_id!r}", external_id=external_id)
-    return purchase
-
-
-def purchase_lot(purchase: Purchase) -> Lot | None:
-    """The lot the purchase's points went into (found through its earn transfer)."""
-    return (
-        Lot.objects.select_related("member")
-        .filter(transfer__source_type="purchase", transfer__source_id=purchase.pk, transfer__kind=TransferKind.EARN)
-        .first()
-    )
 
 
 def purchase_refund(

@@ -15,8 +15,15 @@ from django.db import connection, transaction
 
 from fidelo.core.db import fetchone_prepared, mark_saved
 from fidelo.core.idempotency import RECEIPT_COLUMNS, Receipt, receipt_params
-from fidelo.ledger.sql import EarnRow, compose, db_time, pg_balance_cte, pg_lot_cte, pg_transfer_cte
 from fidelo.ledger.models import Lot, Transfer
+from fidelo.ledger.sql import (
+    EarnRow,
+    compose,
+    db_time,
+    pg_balance_cte,
+    pg_lot_cte,
+    pg_transfer_cte,
+)
 from fidelo.purchases.models import Purchase, PurchaseLine
 
 PURCHASE_COLUMNS = (

@@ -11,7 +11,14 @@ from fidelo.api.v1.schemas import PurchaseIn, PurchaseOut, RefundIn, RefundOut, 
 from fidelo.core.idempotency import StoresReceipt
 from fidelo.purchases.errors import DuplicatePurchase, DuplicateRefund
 from fidelo.purchases.models import Purchase, PurchaseLine
-from fidelo.purchases.services import LineInput, RefundLineInput, access_purchase, purchase_apply_with_receipt, purchase_plan, purchase_refund
+from fidelo.purchases.selectors import access_purchase, purchase_points
+from fidelo.purchases.services import (
+    LineInput,
+    RefundLineInput,
+    purchase_apply_with_receipt,
+    purchase_plan,
+    purchase_refund,
+)
 from fidelo.tenancy.models import Store
 from fidelo.tenancy.selectors import program_for
 
@@ -82,15 +89,9 @@ def create_purchase(request: HttpRequest, body: PurchaseIn) -> HttpResponse:
 def get_purchase(request: HttpRequest, external_id: Text) -> HttpResponse:
     ctx = context(request)
     purchase = access_purchase(ctx.organization.id, external_id)
-    lot_status = None
-    from fidelo.purchases.services import purchase_lot
-
-    lot = purchase_lot(purchase)
-    if lot is not None:
-        lot_status = lot.status == "pending"
-    store = purchase.store
-    return json_response(purchase_body(purchase, list(purchase.lines.order_by("position")), store, pending=lot_status,
-                                       available_at=lot.available_at if lot else None), 200)
+    points = purchase_points(purchase)
+    lines = list(purchase.lines.order_by("position"))
+    return json_response(purchase_body(purchase, lines, purchase.store, pending=points.pending, available_at=points.available_at), 200)
 
 
 @router.post("/{external_id}/refunds", response={201: RefundOut}, summary="Refund a purchase (all, by amount or by lines)")

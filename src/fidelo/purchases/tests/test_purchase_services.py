@@ -8,9 +8,19 @@ from fidelo.conftest import at, make_member, make_org, program_of
 from fidelo.core.clock import now
 from fidelo.ledger.models import Lot, Transfer
 from fidelo.ledger.tests.helpers import assert_ledger_consistent, available, buy, refund
-from fidelo.purchases.errors import CurrencyMismatch, InvalidPurchase, InvalidRefund, RefundExceedsPurchase
+from fidelo.purchases.errors import (
+    CurrencyMismatch,
+    InvalidPurchase,
+    InvalidRefund,
+    RefundExceedsPurchase,
+)
 from fidelo.purchases.models import Purchase, Refund
-from fidelo.purchases.services import LineInput, RefundLineInput, purchase_record, purchase_refund
+from fidelo.purchases.services import (
+    LineInput,
+    RefundLineInput,
+    purchase_record,
+    purchase_refund,
+)
 
 pytestmark = pytest.mark.django_db
 
