@@ -259,14 +259,9 @@ def redemption_apply(plan: RedemptionPlan) -> Redemption:
             raise LimitPerMemberReached(f"At most {reward.limit_per_member} per member", limit=reward.limit_per_member)
     if reward.stock is not None and not Reward.objects.filter(pk=reward.pk, stock__gt=0).update(stock=F("stock") - 1):
         raise OutOfStock()
-    voucher = _insert_voucher(
-        Voucher(
-            organization_id=member.organization_id, member_id=member.pk, reward=reward, code=plan.code, status=VoucherStatus.ISSUED,
-            points=reward.cost_points, spent_lots=[_lot_json(part) for part in spent.consumed], redeem_transfer_id=spent.transfer.id,
-            channel=channel, issued_at=at, expires_at=_voucher_expiry(reward, at) if reward.kind in VOUCHER_KINDS else None,
-            used_value_minor=0, used_purchase_external_id="",
-        )
-    )
+    voucher = _new_voucher(plan)
+    voucher.spent_lots, voucher.redeem_transfer_id = [_lot_json(part) for part in spent.consumed], spent.transfer.id
+    voucher = _insert_voucher(voucher)
     partner_code = ""
     if reward.kind == RewardKind.PARTNER_CODE:
         # Handing the partner's code over delivers the reward: the partner honours the code
@@ -307,11 +302,7 @@ def redemption_apply_with_receipt(
             covered = ledger_sql.debit_if_covered(member.pk, unit, reward.cost_points)
             if covered is not None:
                 account_id, _organization_id, _before = covered
-                voucher = Voucher(
-                    organization_id=member.organization_id, member_id=member.pk, reward=reward, code=plan.code, status=VoucherStatus.ISSUED,
-                    points=reward.cost_points, channel=plan.channel, issued_at=plan.at, expires_at=_voucher_expiry(reward, plan.at),
-                    used_value_minor=0, used_purchase_external_id="",
-                )
+                voucher = _new_voucher(plan)
                 status, body = respond(Redemption(voucher=voucher))
                 voucher_id, transfer_id = rewards_sql.redeem_rest_postgresql(
                     organization_id=member.organization_id, member_id=member.pk, unit=unit, amount=reward.cost_points,
@@ -332,6 +323,16 @@ def redemption_apply_with_receipt(
         status, body = respond(redemption)
         store_receipt(receipt, status, body)
     return status, body
+
+
+def _new_voucher(plan: RedemptionPlan) -> Voucher:
+    """The voucher a redemption issues, before the spending fills in its lots and transfer."""
+    reward = plan.reward
+    return Voucher(
+        organization_id=plan.member.organization_id, member_id=plan.member.pk, reward=reward, code=plan.code, status=VoucherStatus.ISSUED,
+        points=reward.cost_points, spent_lots=[], channel=plan.channel, issued_at=plan.at,
+        expires_at=_voucher_expiry(reward, plan.at) if reward.kind in VOUCHER_KINDS else None, used_value_minor=0, used_purchase_external_id="",
+    )
 
 
 def _insert_voucher(voucher: Voucher) -> Voucher:
