@@ -108,7 +108,15 @@ def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
     )
 
 
-from fidelo.api.v1 import members, program, purchases, rewards, transfers, visits, vouchers  # noqa: E402  (routers register on import)
+from fidelo.api.v1 import (  # noqa: E402  (routers register on import)
+    members,
+    program,
+    purchases,
+    rewards,
+    transfers,
+    visits,
+    vouchers,
+)
 
 api.add_router("/purchases", purchases.router)
 api.add_router("/members", members.router)

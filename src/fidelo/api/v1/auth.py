@@ -7,7 +7,12 @@ from fidelo.core.actors import Actor
 from fidelo.core.errors import DomainError
 from fidelo.tenancy.errors import StoreNotAllowed
 from fidelo.tenancy.models import Store
-from fidelo.tenancy.selectors import KeyContext, access_store, authenticate_api_key, store_by_code
+from fidelo.tenancy.selectors import (
+    KeyContext,
+    access_store,
+    authenticate_api_key,
+    store_by_code,
+)
 
 
 class ApiKeyAuth(AuthBase):

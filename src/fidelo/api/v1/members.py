@@ -3,7 +3,6 @@ redemptions, vouchers, automatic redemption and the wallet."""
 
 from typing import Literal
 
-import segno
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
@@ -11,6 +10,8 @@ from ninja import Query, Router
 
 from fidelo.api.v1.auth import actor_of, context, store_for
 from fidelo.api.v1.idempotency import idempotent_post
+from fidelo.api.v1.pagination import decode_keyset, encode_keyset, keyset_time
+from fidelo.api.v1.problems import qr_svg_response
 from fidelo.api.v1.reward_schemas import (
     AutoRedemptionIn,
     AutoRedemptionOut,
@@ -32,12 +33,7 @@ from fidelo.api.v1.schemas import (
     MemberRef,
     Text,
 )
-from fidelo.api.v1.vouchers import (
-    decode_keyset,
-    encode_keyset,
-    keyset_time,
-    voucher_body,
-)
+from fidelo.api.v1.vouchers import voucher_body
 from fidelo.core.idempotency import StoresReceipt
 from fidelo.ledger.selectors import (
     decode_cursor,
@@ -166,9 +162,7 @@ def history(request: HttpRequest, member_id: int, cursor: Text | None = None, li
 
 @router.get("/{member_id}/card.svg", url_name="member_card_qr", summary="The member card's QR code (SVG)")
 def card_qr(request: HttpRequest, member_id: int) -> HttpResponse:
-    member = access_member(context(request).organization.id, member_id)
-    qr = segno.make(member.card_number, error="m")
-    return HttpResponse(qr.svg_inline(scale=6), content_type="image/svg+xml")
+    return qr_svg_response(access_member(context(request).organization.id, member_id).card_number)
 
 
 @router.post("/{member_id}/adjustments", response={201: EntryOut}, summary="Adjust points by hand, with a reason")

@@ -7,6 +7,7 @@ PostgreSQL's jsonb does not keep, and a retry must get the first response byte f
 import json
 from typing import Any
 
+import segno
 from django.http import HttpResponse
 
 
@@ -24,3 +25,8 @@ def json_response(body: dict[str, Any], status: int, headers: dict[str, str] | N
     for name, value in (headers or {}).items():
         response[name] = value
     return response
+
+
+def qr_svg_response(text: str) -> HttpResponse:
+    """A QR code of `text` as SVG: a member card or a voucher, to scan at the till."""
+    return HttpResponse(segno.make(text, error="m").svg_inline(scale=6), content_type="image/svg+xml")

@@ -9,6 +9,7 @@ from ninja import Query, Router
 from fidelo.api.v1.auth import actor_of, context, store_for
 from fidelo.api.v1.idempotency import idempotent_post
 from fidelo.api.v1.members import resolve_member
+from fidelo.api.v1.pagination import decode_keyset, encode_keyset, keyset_int
 from fidelo.api.v1.reward_schemas import (
     CharityTotalsOut,
     CodesIn,
@@ -22,10 +23,14 @@ from fidelo.api.v1.reward_schemas import (
     SeenIn,
 )
 from fidelo.api.v1.schemas import Text
-from fidelo.api.v1.vouchers import decode_keyset, encode_keyset, keyset_int
 from fidelo.rewards.models import Reward
 from fidelo.rewards.selectors import access_reward, catalog, charity_totals, offer_stats
-from fidelo.rewards.services import offer_seen, reward_add_codes, reward_create, reward_update
+from fidelo.rewards.services import (
+    offer_seen,
+    reward_add_codes,
+    reward_create,
+    reward_update,
+)
 from fidelo.tenancy.models import Store
 from fidelo.tenancy.selectors import KeyContext, program_for
 

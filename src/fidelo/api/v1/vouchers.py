@@ -1,12 +1,6 @@
 """Vouchers at the till: look one up, its QR code, what it is worth on a basket, use it, cancel it."""
 
-import base64
-import datetime as dt
-import json
-from collections.abc import Callable
-from typing import Any
 
-import segno
 from django.core.exceptions import ObjectDoesNotExist
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
@@ -14,12 +8,23 @@ from ninja import Router
 
 from fidelo.api.v1.auth import actor_of, context, store_for
 from fidelo.api.v1.idempotency import idempotent_post
-from fidelo.api.v1.reward_schemas import ValuationOut, VoucherCheckIn, VoucherOut, VoucherUseIn
+from fidelo.api.v1.problems import qr_svg_response
+from fidelo.api.v1.reward_schemas import (
+    ValuationOut,
+    VoucherCheckIn,
+    VoucherOut,
+    VoucherUseIn,
+)
 from fidelo.api.v1.schemas import Text
-from fidelo.core.errors import ValidationFailed
 from fidelo.rewards.models import Voucher
 from fidelo.rewards.selectors import access_voucher
-from fidelo.rewards.services import Valuation, normalize_code, voucher_cancel, voucher_use, voucher_value
+from fidelo.rewards.services import (
+    Valuation,
+    normalize_code,
+    voucher_cancel,
+    voucher_use,
+    voucher_value,
+)
 from fidelo.tenancy.selectors import program_for
 
 router = Router(tags=["vouchers"])
@@ -67,39 +72,6 @@ def valuation_body(valuation: Valuation) -> dict:
     ).model_dump(mode="json")
 
 
-# --- keyset cursors (lists ordered by a column and the primary key) -----------------------------
-
-
-def encode_keyset(value: object, pk: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps(["k", value, pk]).encode()).decode().rstrip("=")
-
-
-def decode_keyset(cursor: str | None, parse: Callable[[Any], Any]) -> tuple[Any, int] | None:
-    """(column value, primary key) from a cursor this API returned; `parse` checks the value."""
-    if not cursor:
-        return None
-    try:
-        tag, value, pk = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
-        if tag != "k" or not isinstance(pk, int) or isinstance(pk, bool) or not 0 < pk < 2**63:
-            raise ValueError(cursor)
-        return parse(value), pk
-    except (ValueError, TypeError, OverflowError, UnicodeDecodeError) as exc:  # binascii.Error and JSONDecodeError are ValueErrors
-        raise ValidationFailed("Invalid cursor", code="invalid_cursor") from exc
-
-
-def keyset_int(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(value)
-    return value
-
-
-def keyset_time(value: Any) -> dt.datetime:
-    moment = dt.datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        raise ValueError(value)
-    return moment
-
-
 # --- endpoints -----------------------------------------------------------------------------------
 
 
@@ -114,9 +86,7 @@ def get_voucher(request: HttpRequest, code: Text) -> dict:
 
 @router.get("/{code}/qr.svg", url_name="voucher_qr", summary="The voucher's QR code (SVG), to scan at the till")
 def voucher_qr(request: HttpRequest, code: Text) -> HttpResponse:
-    voucher = access_voucher(context(request).organization.id, code)
-    qr = segno.make(voucher.code, error="m")
-    return HttpResponse(qr.svg_inline(scale=6), content_type="image/svg+xml")
+    return qr_svg_response(access_voucher(context(request).organization.id, code).code)
 
 
 @router.post("/{code}/validate", response=ValuationOut, summary="What the voucher is worth on a basket (changes nothing)")
