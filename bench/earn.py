@@ -26,6 +26,8 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from bench.common import (
@@ -98,25 +100,7 @@ class _Skipped(Exception):
 
 
 def _run_backend(backend: str, options: dict, console) -> dict:
-    root = temp_dir(f"fidelo-bench-earn-{backend}-") if options["data_dir"] is None else _fresh(options["data_dir"] / f"earn-{backend}")
-    cluster = None
-    dropper = None
-    try:
-        env = base_env(FIDELO_DATA_DIR=str(root / "data"), FIDELO_SECRET_KEY=SECRET_KEY, FIDELO_DEBUG="0")
-        if backend == "sqlite":
-            database = f"sqlite://{root / 'data' / 'fidelo.sqlite3'}"
-        else:
-            url = os.environ.get("FIDELO_BENCH_POSTGRES_URL", "")
-            if url:
-                url, dropper = _fresh_database(url)
-            else:
-                try:
-                    cluster = PostgresCluster(root / "pg").start()
-                except RuntimeError as exc:
-                    raise _Skipped(str(exc)) from exc
-                url = cluster.url
-            env["FIDELO_DATABASE_URL"] = url
-            database = url
+    with bench_database("earn", backend, options, console) as (root, env, database):
         setup = django_step("earn", "prepare", env, "--members", str(options["members"]))
         load_before = round(os.getloadavg()[0], 2)
         occurred_at = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)).isoformat(timespec="seconds")
@@ -170,6 +154,31 @@ def _run_backend(backend: str, options: dict, console) -> dict:
             "members": options["members"],
             "loadavg_1m_before": load_before,  # other work on the machine skews the figures: check it
         }
+
+
+@contextmanager
+def bench_database(name: str, backend: str, options: dict, console) -> Iterator[tuple[Path, dict, str]]:
+    """A fresh data folder and database for one backend run: (folder, environment, database URL); cleaned up after."""
+    root = temp_dir(f"fidelo-bench-{name}-{backend}-") if options["data_dir"] is None else _fresh(options["data_dir"] / f"{name}-{backend}")
+    cluster = None
+    dropper = None
+    try:
+        env = base_env(FIDELO_DATA_DIR=str(root / "data"), FIDELO_SECRET_KEY=SECRET_KEY, FIDELO_DEBUG="0")
+        if backend == "sqlite":
+            database = f"sqlite://{root / 'data' / 'fidelo.sqlite3'}"
+        else:
+            url = os.environ.get("FIDELO_BENCH_POSTGRES_URL", "")
+            if url:
+                url, dropper = _fresh_database(url)
+            else:
+                try:
+                    cluster = PostgresCluster(root / "pg").start()
+                except RuntimeError as exc:
+                    raise _Skipped(str(exc)) from exc
+                url = cluster.url
+            env["FIDELO_DATABASE_URL"] = url
+            database = url
+        yield root, env, database
     finally:
         if cluster is not None:
             cluster.stop()

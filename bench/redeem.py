@@ -26,22 +26,18 @@ import argparse
 import datetime as dt
 import json
 import os
-import shutil
 import sys
 
 from bench.common import (
     BENCH_DIR,
     Load,
-    PostgresCluster,
     Server,
-    base_env,
     django_step,
     random_suffix,
     run_python_client,
     run_wrk,
-    temp_dir,
 )
-from bench.earn import SECRET_KEY, STORE_CODE, _fresh, _fresh_database, _Skipped, run_backends
+from bench.earn import STORE_CODE, bench_database, run_backends
 from bench.earn import _load as _earn_load
 from bench.earn import add_arguments as _earn_arguments
 
@@ -64,22 +60,7 @@ def run(options: dict, console) -> dict:
 
 
 def _run_backend(backend: str, options: dict, console) -> dict:
-    root = temp_dir(f"fidelo-bench-redeem-{backend}-") if options["data_dir"] is None else _fresh(options["data_dir"] / f"redeem-{backend}")
-    cluster = None
-    dropper = None
-    try:
-        env = base_env(FIDELO_DATA_DIR=str(root / "data"), FIDELO_SECRET_KEY=SECRET_KEY, FIDELO_DEBUG="0")
-        if backend == "postgresql":
-            url = os.environ.get("FIDELO_BENCH_POSTGRES_URL", "")
-            if url:
-                url, dropper = _fresh_database(url)
-            else:
-                try:
-                    cluster = PostgresCluster(root / "pg").start()
-                except RuntimeError as exc:
-                    raise _Skipped(str(exc)) from exc
-                url = cluster.url
-            env["FIDELO_DATABASE_URL"] = url
+    with bench_database("redeem", backend, options, console) as (root, env, _database):
         setup = django_step("redeem", "prepare", env, "--members", str(options["members"]))
         load_before = round(os.getloadavg()[0], 2)
         occurred_at = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).isoformat(timespec="seconds")
@@ -136,15 +117,6 @@ def _run_backend(backend: str, options: dict, console) -> dict:
             "members": options["members"],
             "loadavg_1m_before": load_before,  # other work on the machine skews the figures: check it
         }
-    finally:
-        if cluster is not None:
-            cluster.stop()
-        if dropper is not None:
-            dropper()
-        if not options["keep"]:
-            shutil.rmtree(root, ignore_errors=True)
-        else:
-            console.print(f"  kept: {root}")
 
 
 def _redeem_load(url: str, prefix: str, *, duration: float, options: dict, setup: dict) -> Load:
