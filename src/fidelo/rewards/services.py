@@ -21,6 +21,7 @@ from fidelo.core.actors import Actor
 from fidelo.core.audit import audit_record
 from fidelo.core.clock import now, require_aware
 from fidelo.core.db import all_or_nothing, mark_saved, write_transaction
+from fidelo.core.errors import DomainError
 from fidelo.core.idempotency import Receipt, store_receipt
 from fidelo.core.money import MAX_MINOR
 from fidelo.ledger import sql as ledger_sql
@@ -578,20 +579,17 @@ def auto_redemption_set(*, member: Member, reward: Reward | None) -> AutoRedempt
 
 def auto_redeem(*, program: Program, member: Member, at: dt.datetime | None = None, most: int = 10) -> list[Voucher]:
     """Issue the member's chosen reward while the balance allows it (at most `most` at once)."""
-    from fidelo.core.errors import DomainError
-    from fidelo.ledger.selectors import member_balance
-
     choice = AutoRedemption.objects.filter(member=member).select_related("reward").first()
     issued: list[Voucher] = []
     if choice is None:
         return issued
     for _ in range(most):
-        if member_balance(member, program_unit(program)).available < choice.reward.cost_points:
-            break
         try:
             issued.append(reward_redeem(program=program, member=member, reward=choice.reward, channel="auto", at=at).voucher)
         except DomainError:
-            break  # out of stock, limit reached, not valid any more: wait for the next chance
+            # Short of points (the spending checks the balance), out of stock, limit reached,
+            # no longer valid: wait for the next chance.
+            break
     return issued
 
 
