@@ -46,6 +46,7 @@ from fidelo.rewards.errors import (
     OutOfStock,
     RewardExpired,
     RewardInactive,
+    RewardNotFound,
     RewardNotYetValid,
     TierNotAllowed,
     VoucherAlreadyUsed,
@@ -68,6 +69,7 @@ from fidelo.rewards.models import (
     VoucherStatus,
 )
 from fidelo.tenancy.models import Organization, Program, Store
+from fidelo.tenancy.selectors import program_for
 
 # Voucher codes: 16 characters of Crockford's base32 (no I, L, O, U): 80 bits, unguessable,
 # and easy to read aloud or type at a till.
@@ -201,8 +203,6 @@ def member_tier_code(member: Member) -> str | None:
 def check_redeemable(reward: Reward, member: Member, at: dt.datetime) -> None:
     """Every refusal that does not need the member's balance or the stock (those are checked under lock)."""
     if reward.organization_id != member.organization_id:
-        from fidelo.rewards.errors import RewardNotFound
-
         raise RewardNotFound()
     if not reward.active:
         raise RewardInactive()
@@ -522,8 +522,6 @@ def voucher_cancel(*, voucher: Voucher, program: Program, actor: Actor, at: dt.d
 
 def vouchers_expire_due(*, at: dt.datetime | None = None) -> int:
     """Expire issued vouchers past their date; points go back where the reward says so."""
-    from fidelo.tenancy.selectors import program_for
-
     at = at or now()
     count = 0
     due = Voucher.objects.filter(status=VoucherStatus.ISSUED, expires_at__lte=at).select_related("reward", "member").order_by("pk")
@@ -570,9 +568,7 @@ def auto_redemption_set(*, member: Member, reward: Reward | None) -> AutoRedempt
             AutoRedemption.objects.filter(member=member).delete()
             return None
         if reward.organization_id != member.organization_id:
-            from fidelo.rewards.errors import RewardNotFound
-
-            raise RewardNotFound()
+                raise RewardNotFound()
         choice, _ = AutoRedemption.objects.update_or_create(member=member, defaults={"reward": reward})
         return choice
 
@@ -595,8 +591,6 @@ def auto_redeem(*, program: Program, member: Member, at: dt.datetime | None = No
 
 def offer_seen(*, reward: Reward, member: Member, at: dt.datetime | None = None) -> OfferEvent:
     if reward.organization_id != member.organization_id:
-        from fidelo.rewards.errors import RewardNotFound
-
         raise RewardNotFound()
     with write_transaction():
         return OfferEvent.objects.create(organization_id=member.organization_id, reward=reward, member=member, kind=OfferEventKind.SEEN, at=at or now())

@@ -2,7 +2,6 @@
 
 import datetime as dt
 
-
 from fidelo.conftest import STAFF
 from fidelo.ledger.models import Account, Lot, Transfer
 from fidelo.ledger.services import Earned, Why, points_earn

@@ -11,7 +11,13 @@ import pytest
 from fidelo.conftest import STAFF, at, make_member
 from fidelo.ledger.errors import InsufficientPoints
 from fidelo.ledger.models import Transfer, TransferKind
-from fidelo.ledger.tests.helpers import all_at_once, assert_ledger_consistent, available, errors_of, successes
+from fidelo.ledger.tests.helpers import (
+    all_at_once,
+    assert_ledger_consistent,
+    available,
+    errors_of,
+    successes,
+)
 from fidelo.rewards.errors import OutOfStock, VoucherAlreadyUsed, VoucherExpired
 from fidelo.rewards.models import (
     PartnerCode,
