@@ -13,7 +13,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PO = ROOT / "src/fidelo/locale/fr/LC_MESSAGES/django.po"
-TRANSLATIONS = json.loads((ROOT / "scripts/translations_fr.json").read_text(encoding="utf-8"))
+# One file per area (translations_fr.json, translations_fr.d/*.json), merged.
+TRANSLATIONS: dict[str, str] = {}
+for source in [ROOT / "scripts/translations_fr.json", *sorted((ROOT / "scripts/translations_fr.d").glob("*.json"))]:
+    TRANSLATIONS.update(json.loads(source.read_text(encoding="utf-8")))
 
 
 def unquote(block: str) -> str:

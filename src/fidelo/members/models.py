@@ -26,6 +26,13 @@ class Member(models.Model):
     enrolled_at = models.DateTimeField(_("enrolled at"))
     enrolled_store = models.ForeignKey(Store, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     enrolled_channel = models.CharField(max_length=32, blank=True, default="")
+    # The program's custom attributes (declared in Program.member_attributes) and the
+    # interests the member shared: earning rules and segments read them.
+    attributes = models.JSONField(_("attributes"), default=dict, blank=True)
+    interests = models.JSONField(_("interests"), default=list, blank=True)
+    # The current tier's code, kept by fidelo.tiers (which holds the history): a copy on the
+    # member row, which every earning and redemption reads anyway.
+    tier = models.CharField(_("tier"), max_length=32, blank=True, default="")
 
     class Meta:
         constraints = [

@@ -196,8 +196,8 @@ def reward_add_codes(*, reward: Reward, codes: list[str], actor: Actor) -> int:
 
 
 def member_tier_code(member: Member) -> str | None:
-    """The member's tier code. Tiers come with the earning-rules issue: until then, none."""
-    return None
+    """The member's current tier code (kept on the member row by fidelo.tiers)."""
+    return member.tier or None
 
 
 def check_redeemable(reward: Reward, member: Member, at: dt.datetime) -> None:
@@ -566,7 +566,7 @@ def auto_redemption_set(*, member: Member, reward: Reward | None) -> AutoRedempt
     with write_transaction():
         if reward is None:
             AutoRedemption.objects.filter(member=member).delete()
-            return None
+            return member.tier or None
         if reward.organization_id != member.organization_id:
                 raise RewardNotFound()
         choice, _ = AutoRedemption.objects.update_or_create(member=member, defaults={"reward": reward})

@@ -110,6 +110,9 @@ class Program(models.Model):
     transfers_allowed = models.BooleanField(default=False)
     transfer_min = models.PositiveIntegerField(default=1)
     transfer_max_per_day = models.PositiveIntegerField(default=10_000)
+    # Custom member attributes the merchant declared: [{"key": "favorite_drink", "type": "string"}]
+    # (types: string, number, boolean, date). Rules may only test declared attributes.
+    member_attributes = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
