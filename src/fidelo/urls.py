@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.http import HttpResponse
-from django.urls import path
+from django.urls import include, path
 
 from fidelo.api.v1.api import api
 
@@ -13,4 +13,5 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("healthz", health),
     path("admin/", admin.site.urls),
+    path("", include("fidelo.web.urls")),
 ]

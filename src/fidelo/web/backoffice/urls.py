@@ -1,0 +1,3 @@
+"""URLs of the backoffice screens."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""URLs of the portal screens."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""URLs of the pos screens."""
+
+urlpatterns: list = []
