@@ -1,6 +1,8 @@
 -- wrk script of the earn bench: POST /api/v1/purchases with unique external ids and
 -- Idempotency-Keys, a random member among [member_min, member_max].
---   wrk ... -s earn.lua URL -- PREFIX MEMBER_MIN MEMBER_MAX OCCURRED_AT TOKEN STORE
+--   wrk ... -s earn.lua URL -- PREFIX MEMBER_MIN MEMBER_MAX OCCURRED_AT TOKEN STORE [LINES]
+-- With LINES (the rules bench), each purchase has that many lines: SKUs and categories
+-- drawn from fixed sets, the total their sum.
 -- The last line it prints starts with BENCHJSON and holds the counts and the latency
 -- percentiles (microseconds) from wrk's own latency distribution.
 
@@ -17,6 +19,7 @@ function init(args)
    member_max = tonumber(args[3])
    occurred_at = args[4]
    store = args[6]
+   lines = tonumber(args[7] or "0")
    math.randomseed(os.time() * 1000 + tid)
    headers = {
       ["Content-Type"] = "application/json",
@@ -30,9 +33,23 @@ end
 function request()
    sent = sent + 1
    local id = prefix .. "-" .. tid .. "-" .. sent
-   local body = string.format(
-      '{"member":{"id":%d},"store":"%s","external_id":"%s","occurred_at":"%s","total_cents":%d,"currency":"EUR"}',
-      math.random(member_min, member_max), store, id, occurred_at, 500 + (sent * 37) % 9500)
+   local body
+   if lines > 0 then
+      local parts, total = {}, 0
+      for i = 1, lines do
+         local quantity, price = math.random(1, 3), math.random(100, 2000)
+         total = total + quantity * price
+         parts[i] = string.format('{"sku":"SKU-%d","category":"cat-%d","brand":"brand-%d","quantity":%d,"unit_price_cents":%d}',
+            math.random(1, 1000), math.random(1, 50), math.random(1, 50), quantity, price)
+      end
+      body = string.format(
+         '{"member":{"id":%d},"store":"%s","external_id":"%s","occurred_at":"%s","total_cents":%d,"currency":"EUR","lines":[%s]}',
+         math.random(member_min, member_max), store, id, occurred_at, total, table.concat(parts, ","))
+   else
+      body = string.format(
+         '{"member":{"id":%d},"store":"%s","external_id":"%s","occurred_at":"%s","total_cents":%d,"currency":"EUR"}',
+         math.random(member_min, member_max), store, id, occurred_at, 500 + (sent * 37) % 9500)
+   end
    headers["Idempotency-Key"] = id
    return wrk.format("POST", "/api/v1/purchases", headers, body)
 end

@@ -23,12 +23,18 @@ STAFF = Actor(kind="staff", id=1, label="Camille (gérante)")
 
 @pytest.fixture(autouse=True)
 def _clear_process_caches() -> Iterator[None]:
+    from fidelo.engagement import selectors as engagement_selectors
+    from fidelo.referrals import selectors as referrals_selectors
     from fidelo.rewards import selectors as rewards_selectors
+    from fidelo.rules import selectors as rules_selectors
+    from fidelo.tiers import selectors as tiers_selectors
 
-    for clear in (tenancy_selectors.clear_caches, ledger_services.clear_caches, rewards_selectors.clear_caches):
+    caches = (tenancy_selectors.clear_caches, ledger_services.clear_caches, rewards_selectors.clear_caches, tiers_selectors.clear_caches,
+              engagement_selectors.clear_caches, referrals_selectors.clear_caches, rules_selectors.clear_caches)
+    for clear in caches:
         clear()
     yield
-    for clear in (tenancy_selectors.clear_caches, ledger_services.clear_caches, rewards_selectors.clear_caches):
+    for clear in caches:
         clear()
 
 

@@ -92,6 +92,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
@@ -168,6 +169,27 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# The back office's staff login (the member portal has its own).
+LOGIN_URL = "backoffice:login"
+LOGIN_REDIRECT_URL = "backoffice:home"
+
+# --- Email ---------------------------------------------------------------------------------
+
+# SMTP when FIDELO_EMAIL_HOST is set; else mails are printed on the console (a first run).
+EMAIL_HOST = os.environ.get("FIDELO_EMAIL_HOST", "")
+EMAIL_BACKEND = os.environ.get(
+    "FIDELO_EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = EMAIL_HOST or "localhost"
+EMAIL_PORT = int(os.environ.get("FIDELO_EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("FIDELO_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("FIDELO_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("FIDELO_EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("FIDELO_EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = int(os.environ.get("FIDELO_EMAIL_TIMEOUT", "10"))
+DEFAULT_FROM_EMAIL = os.environ.get("FIDELO_EMAIL_FROM", "Fidelo <noreply@localhost>")
+
 # --- Internationalisation -----------------------------------------------------------------
 
 LANGUAGE_CODE = "fr"
@@ -198,3 +220,7 @@ LOGGING = {
     # Huey logs through its own handler; do not print its lines twice through the root one.
     "loggers": {"huey": {"handlers": [], "propagate": False}},
 }
+
+# The address members reach this server at (referral links in mails, the portal): e.g.
+# https://fidelite.example.fr. Empty: the address of the request being answered.
+PUBLIC_URL = os.environ.get("FIDELO_PUBLIC_URL", "").rstrip("/")

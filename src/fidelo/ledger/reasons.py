@@ -22,8 +22,13 @@ REASONS = {
     "transfer_in": _("Transfer from %(name)s"),
     "restore": _("Points given back: %(label)s"),
     "bonus": _("Bonus: %(label)s"),
+    "subscription_payment": _("Subscription payment of %(amount)s"),
+    "bonus_reversal": _("Bonus taken back after a refund: %(label)s"),
     "wallet_credit": _("Wallet credit: %(label)s"),
     "wallet_spend": _("Paid %(amount)s with your wallet at %(store)s"),
+    "referral_referrer": _("Referral: %(name)s made their first purchase"),
+    "referral_referee": _("Welcome bonus: you joined with %(name)s's referral"),
+    "referral_reversed": _("Referral bonus taken back: the purchase was refunded (%(name)s)"),
 }
 
 

@@ -57,6 +57,9 @@ class HistoryEntry:
     note: str
     source_type: str
     source_id: int | None
+    # For a bonus: each rule's award (rule id, version, name, amount, and the engine's
+    # explanation {"code", "params"}), to say why (rendered above the ledger, by fidelo.rules).
+    awards: tuple[dict, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,7 @@ def member_history(member: Member, *, cursor: str | None = None, limit: int = 50
                 note=transfer.note,
                 source_type=transfer.source_type,
                 source_id=transfer.source_id,
+                awards=tuple(params.get("awards") or ()),
             )
         )
     next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None

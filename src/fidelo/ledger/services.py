@@ -228,6 +228,28 @@ def points_earn(
     return Earned(transfer=mark_saved(_transfer_of(row, written)), lot=mark_saved(_lot_of(row, written)))
 
 
+def points_earn_many(
+    *, program: Program, member: Member, credits: list[tuple[int, Why]], occurred_at: dt.datetime, pending_days: int | None = None,
+) -> list[Earned]:
+    """Several credits of one event (a purchase's base points and its bonus, kept apart), each
+    its own transfer and lot, written together: one balance update and two inserts."""
+    for amount, _why in credits:
+        check_amount(amount)
+    check_member_active(member)
+    if len(credits) == 1:
+        amount, why = credits[0]
+        return [points_earn(program=program, member=member, amount=amount, why=why, occurred_at=occurred_at, pending_days=pending_days)]
+    rows = [
+        earn_row(program=program, member=member, amount=amount, why=why, occurred_at=occurred_at, pending_days=pending_days)
+        for amount, why in credits
+    ]
+    written = sql.earn_many(rows)
+    if written is None:  # first credit of this member: open the accounts (nothing was written)
+        member_accounts_ensure(member, rows[0].unit)
+        written = sql.earn_many(rows)
+    return [Earned(transfer=mark_saved(_transfer_of(row, w)), lot=mark_saved(_lot_of(row, w))) for row, w in zip(rows, written)]
+
+
 def return_window(program: Program, occurred_at: dt.datetime, pending_days: int | None = None) -> tuple[dt.datetime, bool]:
     """When points earned at `occurred_at` become spendable, and whether that is still ahead (pending)."""
     days = program.pending_days if pending_days is None else pending_days

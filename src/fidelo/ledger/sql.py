@@ -165,6 +165,64 @@ def earn_generic(row: EarnRow) -> EarnWritten | None:
     return EarnWritten(account_id, balance, transfer_id, lot_id, remaining, status)
 
 
+def spendable_parts(rows: list[EarnRow], new_balance: int) -> list[tuple[int, str]]:
+    """spendable_part for several credits to one account at once: what is above zero is
+    spendable, given to the credits in order (so a debt is paid by the last ones)."""
+    left = min(sum(row.amount for row in rows), max(new_balance, 0))
+    parts = []
+    for row in rows:
+        if row.pending:
+            parts.append((row.amount, LotStatus.PENDING))
+            continue
+        remaining = min(row.amount, left)
+        left -= remaining
+        parts.append((remaining, LotStatus.AVAILABLE if remaining else LotStatus.CLOSED))
+    return parts
+
+
+def earn_many(rows: list[EarnRow]) -> list[EarnWritten] | None:
+    """Several credits to one member account (same kind and unit) in three statements: one balance
+    update for their sum, one multi-row INSERT of the transfers, one of the lots.
+
+    None if the member's accounts are not opened yet (nothing written then).
+    """
+    first = rows[0]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE ledger_account SET balance = balance + %s WHERE member_id = %s AND kind = %s AND unit = %s RETURNING id, balance",
+            [sum(row.amount for row in rows), first.member_id, first.account_kind, first.unit],
+        )
+        found = cursor.fetchone()
+        if found is None:
+            return None
+        account_id, balance = found
+        values = "(" + ", ".join(["%s"] * 14) + ")"
+        cursor.execute(
+            f"INSERT INTO ledger_transfer ({TRANSFER_COLUMNS}) VALUES {', '.join([values] * len(rows))} RETURNING id",
+            [value for row in rows for value in _transfer_values(row, account_id)],
+        )
+        # One statement numbers its rows in VALUES order (a sequence or SQLite's rowid), whatever
+        # order RETURNING hands them back in.
+        transfer_ids = sorted(transfer_id for (transfer_id,) in cursor.fetchall())
+        parts = spendable_parts(rows, balance)
+        values = "(" + ", ".join(["%s"] * 10) + ")"
+        cursor.execute(
+            "INSERT INTO ledger_lot (organization_id, member_id, unit, amount, remaining, status, earned_at, available_at, expires_at, transfer_id) "
+            f"VALUES {', '.join([values] * len(rows))} RETURNING id, transfer_id",
+            [
+                value
+                for row, (remaining, status), transfer_id in zip(rows, parts, transfer_ids)
+                for value in (row.organization_id, row.member_id, row.unit, row.amount, remaining, status, db_time(row.occurred_at),
+                              db_time(row.available_at), db_time(row.expires_at), transfer_id)
+            ],
+        )
+        lot_ids = dict((transfer_id, lot_id) for lot_id, transfer_id in cursor.fetchall())
+    return [
+        EarnWritten(account_id, balance, transfer_id, lot_ids[transfer_id], remaining, status)
+        for transfer_id, (remaining, status) in zip(transfer_ids, parts)
+    ]
+
+
 def earn(row: EarnRow) -> EarnWritten | None:
     return earn_postgresql(row) if connection.vendor == "postgresql" else earn_generic(row)
 

@@ -4,7 +4,11 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 
 from fidelo.members.errors import InvalidMemberData, MemberNotFound
-from fidelo.members.identifiers import normalize_email, normalize_phone, region_of_locale
+from fidelo.members.identifiers import (
+    normalize_email,
+    normalize_phone,
+    region_of_locale,
+)
 from fidelo.members.models import Consent, Member
 from fidelo.tenancy.models import Organization
 
@@ -59,15 +63,31 @@ def _identifier_column(organization: Organization, kind: str, value: object) -> 
     return "external_id", str(value).strip()
 
 
-LEAN_FIELDS = ["id", "organization_id", "status"]
+# What the purchase path needs of a member: its status, and what earning rules may test.
+# In the model's field order: Model.from_db maps a partial row by that order.
+LEAN_FIELDS = ["id", "organization_id", "birthday", "status", "enrolled_at", "attributes", "interests", "tier"]
 
 
 def _lean_member(organization_id: int, column: str, value: object) -> Member | None:
     with connection.cursor() as cursor:
         # `column` comes from _identifier_column's fixed set, never from input.
-        cursor.execute(f"SELECT id, organization_id, status FROM members_member WHERE organization_id = %s AND {column} = %s", [organization_id, value])
+        cursor.execute(f"SELECT {', '.join(LEAN_FIELDS)} FROM members_member WHERE organization_id = %s AND {column} = %s", [organization_id, value])
         row = cursor.fetchone()
-    return None if row is None else Member.from_db("default", LEAN_FIELDS, row)
+    if row is None:
+        return None
+    return Member.from_db("default", LEAN_FIELDS, _converted(row))
+
+
+_LEAN_MODEL_FIELDS = [Member._meta.get_field(name) for name in LEAN_FIELDS]
+
+
+def _converted(row: tuple) -> list:
+    """A raw row in Python values, as the ORM's converters give them (datetimes, dates, JSON)."""
+    values = list(row)
+    for index, model_field in enumerate(_LEAN_MODEL_FIELDS):
+        for converter in connection.ops.get_db_converters(model_field.get_col(Member._meta.db_table)) + model_field.get_db_converters(connection):
+            values[index] = converter(values[index], model_field.get_col(Member._meta.db_table), connection)
+    return values
 
 
 def member_search(organization_id: int, query: str = "") -> QuerySet[Member]:

@@ -10,7 +10,12 @@ from fidelo.core.audit import audit_record
 from fidelo.core.clock import now, require_aware
 from fidelo.core.db import write_transaction
 from fidelo.members.errors import DuplicateMember, InvalidMemberData
-from fidelo.members.identifiers import new_card_number, normalize_email, normalize_phone, region_of_locale
+from fidelo.members.identifiers import (
+    new_card_number,
+    normalize_email,
+    normalize_phone,
+    region_of_locale,
+)
 from fidelo.members.models import Channel, Consent, Member
 from fidelo.tenancy.models import Organization, Store
 
@@ -48,6 +53,58 @@ def _clean_name(value: str | None, field: str) -> str:
     return value
 
 
+ATTRIBUTE_TYPES = {"string", "number", "boolean", "date"}
+MAX_INTERESTS = 50
+
+
+def check_attributes(organization_id: int, attributes: object) -> dict:
+    """Custom attributes: only those the program declared, each of its declared type."""
+    from fidelo.tenancy.models import Program
+
+    if not isinstance(attributes, dict):
+        raise InvalidMemberData("attributes must be an object", field="attributes")
+    declared = {
+        item["key"]: item.get("type", "string")
+        for item in Program.objects.filter(organization_id=organization_id).values_list("member_attributes", flat=True).first() or []
+    }
+    for key, value in attributes.items():
+        kind = declared.get(key)
+        if kind is None:
+            raise InvalidMemberData(
+                f"Unknown attribute {key!r}: declare it in the program settings first", code="unknown_attribute", field=f"attributes.{key}"
+            )
+        valid = (
+            value is None
+            or (kind == "string" and isinstance(value, str) and len(value) <= 200)
+            or (kind == "number" and isinstance(value, int | float) and not isinstance(value, bool))
+            or (kind == "boolean" and isinstance(value, bool))
+            or (kind == "date" and isinstance(value, str) and _is_iso_date(value))
+        )
+        if not valid:
+            raise InvalidMemberData(f"Attribute {key!r} must be a {kind}", code="invalid_attribute", field=f"attributes.{key}")
+    return {key: value for key, value in attributes.items() if value is not None}
+
+
+def _is_iso_date(value: str) -> bool:
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def check_interests(interests: object) -> list[str]:
+    if not isinstance(interests, list) or len(interests) > MAX_INTERESTS:
+        raise InvalidMemberData(f"interests must be a list of at most {MAX_INTERESTS} words", field="interests")
+    cleaned = []
+    for item in interests:
+        if not isinstance(item, str) or not 0 < len(item.strip()) <= 64:
+            raise InvalidMemberData("Each interest is a word of 1 to 64 characters", field="interests")
+        if item.strip().lower() not in cleaned:
+            cleaned.append(item.strip().lower())
+    return cleaned
+
+
 def member_enroll(
     *,
     organization: Organization,
@@ -64,6 +121,8 @@ def member_enroll(
     consents: dict[str, bool] | None = None,
     consent_source: str = "",
     enrolled_at: dt.datetime | None = None,
+    attributes: dict | None = None,
+    interests: list[str] | None = None,
 ) -> Member:
     locale = (locale or organization.locale or "fr").lower()
     if locale.split("-")[0] not in {"fr", "en"}:
@@ -86,6 +145,8 @@ def member_enroll(
     if unknown:
         raise InvalidMemberData(f"Unknown consent channels: {', '.join(sorted(unknown))}", field="consents")
     when = require_aware(enrolled_at, "enrolled_at") if enrolled_at else now()
+    attributes = check_attributes(organization.id, attributes) if attributes else {}
+    interests = check_interests(interests) if interests else []
 
     duplicates = _duplicate_fields(organization.id, email=email, phone=phone, external_id=external_id)
     if duplicates:
@@ -104,6 +165,8 @@ def member_enroll(
                 enrolled_store=store,
                 enrolled_channel=channel,
                 external_id=external_id,
+                attributes=attributes,
+                interests=interests,
             )
             source = consent_source or (f"store:{store.code}" if store else channel)
             Consent.objects.bulk_create(
@@ -125,10 +188,16 @@ def _insert_with_unique_card(**fields: object) -> Member:
 
 
 def member_update(*, member: Member, actor: Actor, **changes: object) -> Member:
-    allowed = {"first_name", "last_name", "email", "phone", "birthday", "locale"}
+    allowed = {"first_name", "last_name", "email", "phone", "birthday", "locale", "attributes", "interests"}
     unknown = set(changes) - allowed
     if unknown:
         raise InvalidMemberData(f"Unknown member fields: {', '.join(sorted(unknown))}")
+    if "attributes" in changes:
+        # Merged into what the member has: null removes an attribute.
+        merged = {**(member.attributes or {}), **changes["attributes"]} if isinstance(changes["attributes"], dict) else changes["attributes"]
+        changes["attributes"] = check_attributes(member.organization_id, merged)
+    if "interests" in changes:
+        changes["interests"] = check_interests(changes["interests"])
     if "email" in changes:
         changes["email"] = normalize_email(changes["email"])  # type: ignore[arg-type]
     if "phone" in changes:

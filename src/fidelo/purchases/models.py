@@ -25,6 +25,10 @@ class Purchase(models.Model):
     refunded_minor = models.BigIntegerField(default=0)
     points_earned = models.BigIntegerField(default=0)
     points_reversed = models.BigIntegerField(default=0)
+    # What earning rules added on top of the base points (kept apart in the ledger as
+    # "bonus" credits, see fidelo.awards), and how much of it refunds took back.
+    points_bonus = models.BigIntegerField(default=0, db_default=0)
+    bonus_reversed = models.BigIntegerField(default=0, db_default=0)
     has_lines = models.BooleanField(default=False)
     created_at = models.DateTimeField()
 

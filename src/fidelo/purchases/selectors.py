@@ -16,10 +16,11 @@ def access_purchase(organization_id: int, external_id: str) -> Purchase:
 
 
 def purchase_lot(purchase: Purchase) -> Lot | None:
-    """The lot the purchase's points went into (found through its earn transfer)."""
+    """The lot the purchase's base points went into (found through its earn transfer; rules' bonuses have their own)."""
     return (
         Lot.objects.select_related("member")
         .filter(transfer__source_type="purchase", transfer__source_id=purchase.pk, transfer__kind=TransferKind.EARN)
+        .exclude(transfer__reason="bonus")
         .first()
     )
 

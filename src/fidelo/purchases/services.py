@@ -8,16 +8,23 @@ from typing import Any
 from django.db import connection
 from django.db.models import F
 
+from fidelo.awards.services import awards_apply, awards_reverse, bonus_why, points_awards
 from fidelo.core.actors import Actor
 from fidelo.core.clock import local_date, now, require_aware
 from fidelo.core.db import all_or_nothing, mark_saved, write_transaction
 from fidelo.core.idempotency import Receipt, store_receipt
 from fidelo.core.money import MAX_MINOR
-from fidelo.ledger.services import Why, earn_row, points_earn, points_reverse_lot, return_window
+from fidelo.core.shares import allocate, proportional_to_date, units_for
+from fidelo.ledger.services import (
+    Why,
+    earn_row,
+    points_earn_many,
+    points_reverse_lot,
+    return_window,
+)
 from fidelo.ledger.services import check_member_active as _check_member_active
 from fidelo.members.models import Member
 from fidelo.purchases import sql as purchase_sql
-from fidelo.purchases.earning import allocate, proportional_to_date, units_for
 from fidelo.purchases.errors import (
     CurrencyMismatch,
     InvalidPurchase,
@@ -26,6 +33,8 @@ from fidelo.purchases.errors import (
 )
 from fidelo.purchases.models import Purchase, PurchaseLine, Refund, SalesChannel, Visit
 from fidelo.purchases.selectors import purchase_lot
+from fidelo.referrals.services import referral_progress, referral_reverse
+from fidelo.rules.engine.types import Evaluation
 from fidelo.tenancy.models import Program, Store
 
 MAX_LINES = 500
@@ -61,6 +70,9 @@ class PurchaseResult:
     pending: bool
     available_at: dt.datetime | None
     lines: list[PurchaseLine] = field(default_factory=list)
+    bonus_points: int = 0
+    awards: list = field(default_factory=list)  # fidelo.awards.models.Award rows
+    referral: object | None = None  # the referral this purchase completed, if any
 
 
 def _check_purchase(*, program: Program, store: Store | None, external_id: str, occurred_at: dt.datetime, total_minor: int,
@@ -111,6 +123,17 @@ class PurchasePlan:
     points: int
     line_points: list[int]
     actor: Actor | None
+    # What the earning rules award on top of the base rate (set by fidelo.events.earning),
+    # the budgets of the rules that have one, and whether anything else follows the
+    # purchase (tier qualification, a pending referral): then it takes the general path.
+    evaluation: Evaluation | None = None
+    budgets: dict[int, int] = field(default_factory=dict)
+    follow_ups: bool = False
+
+    @property
+    def simple(self) -> bool:
+        """Only the base credit to write: the one-statement path applies."""
+        return not self.follow_ups and not (self.evaluation and self.evaluation.awards)
 
 
 def purchase_plan(
@@ -166,19 +189,43 @@ def _line_rows(plan: PurchasePlan, purchase: Purchase) -> list[PurchaseLine]:
 
 
 def purchase_apply(plan: PurchasePlan) -> PurchaseResult:
-    """Write a planned purchase and its points, in the caller's write transaction."""
-    purchase = _insert_purchase(plan)
-    earned = None
-    if plan.points > 0:
-        why = _purchase_why(plan, purchase.pk)
-        earned = points_earn(program=plan.program, member=plan.member, amount=plan.points, why=why, occurred_at=plan.occurred_at)
-    line_rows = PurchaseLine.objects.bulk_create(_line_rows(plan, purchase)) if plan.lines else []
-    return PurchaseResult(
+    """Write a planned purchase and its points, in the caller's write transaction.
+
+    The base points and the rules' bonus are two credits (kept apart in the ledger) written
+    together; then the rules' other awards, the tier qualification and a pending referral.
+    """
+    actor = str(plan.actor) if plan.actor else ""
+    bonus = points_awards(plan.evaluation, plan.budgets) if plan.evaluation else []
+    bonus_total = sum(award.amount for award in bonus)
+    purchase = _insert_purchase(plan, points_bonus=bonus_total)
+    credits = [(plan.points, _purchase_why(plan, purchase.pk))] if plan.points > 0 else []
+    if bonus_total:
+        credits.append((bonus_total, bonus_why(bonus, source_type="purchase", source_id=purchase.pk, actor=actor)))
+    earned = points_earn_many(program=plan.program, member=plan.member, credits=credits, occurred_at=plan.occurred_at) if credits else []
+    base = earned[0] if plan.points > 0 else None
+    line_rows = _line_rows(plan, purchase) if plan.lines else []
+    if line_rows:
+        purchase_sql.insert_lines(line_rows)
+    result = PurchaseResult(
         purchase=purchase,
-        pending=bool(earned and earned.pending),
-        available_at=earned.lot.available_at if earned else None,
+        pending=bool(base and base.pending),
+        available_at=base.lot.available_at if base else None,
         lines=line_rows,
+        bonus_points=bonus_total,
     )
+    if not plan.simple:
+        applied = awards_apply(
+            program=plan.program, member=plan.member, evaluation=plan.evaluation or Evaluation(awards=(), skipped=()), budgets=plan.budgets,
+            source_type="purchase", source_id=purchase.pk, occurred_at=plan.occurred_at, base_points=plan.points,
+            spend_minor=plan.total_minor, visits=1, pending_days=None, actor=actor,
+            credited=(bonus, earned[-1].transfer.id if bonus_total else None),
+        )
+        result.awards = applied.awards
+        result.referral = referral_progress(
+            program=plan.program, member=plan.member, amount_minor=plan.total_minor, occurred_at=plan.occurred_at,
+            source_type="purchase", source_id=purchase.pk,
+        )
+    return result
 
 
 def purchase_apply_with_receipt(
@@ -189,7 +236,7 @@ def purchase_apply_with_receipt(
     On PostgreSQL it is one statement that commits by itself (see purchases.sql); else, or
     for a member's very first credit (accounts not opened yet), one write transaction.
     """
-    if connection.vendor == "postgresql" and plan.points > 0:
+    if connection.vendor == "postgresql" and plan.points > 0 and plan.simple:
         purchase = _unsaved_purchase(plan)
         lines = _line_rows(plan, purchase)
         row = earn_row(program=plan.program, member=plan.member, amount=plan.points, why=_purchase_why(plan, None), occurred_at=plan.occurred_at)
@@ -206,21 +253,21 @@ def purchase_apply_with_receipt(
     return status, body
 
 
-def _unsaved_purchase(plan: PurchasePlan) -> Purchase:
+def _unsaved_purchase(plan: PurchasePlan, points_bonus: int = 0) -> Purchase:
     return Purchase(
         organization_id=plan.member.organization_id, member_id=plan.member.id, store_id=plan.store.id if plan.store else None,
         external_id=plan.external_id, channel=plan.channel, occurred_at=plan.occurred_at, currency=plan.program.organization.currency,
         total_minor=plan.total_minor, refunded_minor=0, points_earned=plan.points, points_reversed=0, has_lines=bool(plan.lines),
-        created_at=now(),
+        created_at=now(), points_bonus=points_bonus,
     )
 
 
-def _insert_purchase(plan: PurchasePlan) -> Purchase:
+def _insert_purchase(plan: PurchasePlan, *, points_bonus: int = 0) -> Purchase:
     # One plain INSERT: the ORM's costs several times the statement on this hot path.
-    purchase = _unsaved_purchase(plan)
+    purchase = _unsaved_purchase(plan, points_bonus)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO purchases_purchase ({purchase_sql.PURCHASE_COLUMNS}) VALUES ({', '.join(['%s'] * 13)}) RETURNING id",
+            f"INSERT INTO purchases_purchase ({purchase_sql.PURCHASE_COLUMNS}) VALUES ({', '.join(['%s'] * 14)}) RETURNING id",
             purchase_sql.purchase_values(purchase),
         )
         purchase.id = cursor.fetchone()[0]
@@ -322,6 +369,18 @@ def purchase_refund(
         Purchase.objects.filter(pk=purchase.pk).update(
             refunded_minor=F("refunded_minor") + refund_minor, points_reversed=F("points_reversed") + points_back
         )
+        # What the rules gave (bonus, stamps, tier points) goes back in the same proportion.
+        done = purchase.refunded_minor + refund_minor
+        reversed_awards = awards_reverse(
+            program=program, member=purchase.member, source_type="purchase", source_id=purchase.pk, done_minor=done,
+            whole_minor=purchase.total_minor, occurred_at=occurred_at, base_points_back=points_back, refund_minor=refund_minor,
+            params={"earned_on": local_date(purchase.occurred_at, program.organization.timezone).isoformat()},
+            actor=str(actor) if actor else "",
+        )
+        if reversed_awards.points:
+            Purchase.objects.filter(pk=purchase.pk).update(bonus_reversed=F("bonus_reversed") + reversed_awards.points)
+        if done >= purchase.total_minor:
+            referral_reverse(program=program, source_type="purchase", source_id=purchase.pk, at=occurred_at)
         purchase.refresh_from_db()
     return RefundResult(refund=refund, purchase=purchase)
 

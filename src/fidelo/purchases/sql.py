@@ -28,7 +28,7 @@ from fidelo.purchases.models import Purchase, PurchaseLine
 
 PURCHASE_COLUMNS = (
     "organization_id, member_id, store_id, external_id, channel, occurred_at, currency, total_minor, refunded_minor, "
-    "points_earned, points_reversed, has_lines, created_at"
+    "points_earned, points_reversed, has_lines, created_at, points_bonus"
 )
 LINE_COLUMNS = (
     "purchase_id, position, sku, name, category, brand, quantity, unit_price_minor, discount_minor, amount_minor, points_earned, "
@@ -41,8 +41,34 @@ def purchase_values(purchase: Purchase) -> list:
     return [
         purchase.organization_id, purchase.member_id, purchase.store_id, purchase.external_id, purchase.channel,
         db_time(purchase.occurred_at), purchase.currency, purchase.total_minor, purchase.refunded_minor, purchase.points_earned,
-        purchase.points_reversed, purchase.has_lines, db_time(purchase.created_at),
+        purchase.points_reversed, purchase.has_lines, db_time(purchase.created_at), purchase.points_bonus,
     ]
+
+
+def insert_lines(lines: list[PurchaseLine]) -> None:
+    """The purchase's lines in one multi-row INSERT (the ORM's bulk_create costs ten times more here)."""
+    row = "(" + ", ".join(["%s"] * 13) + ")"
+    params = [
+        value
+        for line in lines
+        for value in (
+            line.purchase_id, line.position, line.sku, line.name, line.category, line.brand, line.quantity, line.unit_price_minor,
+            line.discount_minor, line.amount_minor, line.points_earned, 0, 0,
+        )
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO purchases_purchaseline ({LINE_COLUMNS}) VALUES {', '.join([row] * len(lines))} RETURNING id, position", params
+        )
+        ids = dict((position, line_id) for line_id, position in cursor.fetchall())  # RETURNING's order is not promised
+    for line in lines:
+        line.id = ids[line.position]
+        mark_saved(line)
+
+
+def set_bonus(purchase_id: int, points: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE purchases_purchase SET points_bonus = %s WHERE id = %s", [points, purchase_id])
 
 
 def record_postgresql(
@@ -58,7 +84,7 @@ def record_postgresql(
     ctes = [
         pg_balance_cte(row),
         (
-            f"p AS (INSERT INTO purchases_purchase ({PURCHASE_COLUMNS}) SELECT {', '.join(['%s'] * 13)} FROM a RETURNING id)",
+            f"p AS (INSERT INTO purchases_purchase ({PURCHASE_COLUMNS}) SELECT {', '.join(['%s'] * 14)} FROM a RETURNING id)",
             purchase_values(purchase),
         ),
         pg_transfer_cte(row, source_id_sql="p.id", from_sql="a, p"),

@@ -28,6 +28,7 @@ from fidelo.ledger import sql as ledger_sql
 from fidelo.ledger.models import AccountKind, TransferKind
 from fidelo.ledger.services import (
     Consumed,
+    Spent,
     Why,
     check_member_active,
     lock_available_account,
@@ -200,8 +201,8 @@ def member_tier_code(member: Member) -> str | None:
     return member.tier or None
 
 
-def check_redeemable(reward: Reward, member: Member, at: dt.datetime) -> None:
-    """Every refusal that does not need the member's balance or the stock (those are checked under lock)."""
+def _check_offered(reward: Reward, member: Member, at: dt.datetime) -> None:
+    """The reward is this organization's, active and valid at `at` (redeemed or granted alike)."""
     if reward.organization_id != member.organization_id:
         raise RewardNotFound()
     if not reward.active:
@@ -210,6 +211,11 @@ def check_redeemable(reward: Reward, member: Member, at: dt.datetime) -> None:
         raise RewardNotYetValid(f"Available from {reward.valid_from.isoformat()}", valid_from=reward.valid_from.isoformat())
     if reward.valid_until and at >= reward.valid_until:
         raise RewardExpired(f"Was available until {reward.valid_until.isoformat()}", valid_until=reward.valid_until.isoformat())
+
+
+def check_redeemable(reward: Reward, member: Member, at: dt.datetime) -> None:
+    """Every refusal that does not need the member's balance or the stock (those are checked under lock)."""
+    _check_offered(reward, member, at)
     if reward.allowed_tiers and member_tier_code(member) not in reward.allowed_tiers:
         raise TierNotAllowed(f"Reserved for: {', '.join(reward.allowed_tiers)}", allowed_tiers=reward.allowed_tiers)
     check_member_active(member)
@@ -258,10 +264,19 @@ def redemption_apply(plan: RedemptionPlan) -> Redemption:
         taken = Voucher.objects.filter(member_id=member.pk, reward_id=reward.pk).exclude(status=VoucherStatus.CANCELLED).count()
         if taken >= reward.limit_per_member:
             raise LimitPerMemberReached(f"At most {reward.limit_per_member} per member", limit=reward.limit_per_member)
+    return _issue(plan, spent=spent)
+
+
+def _issue(plan: RedemptionPlan, *, spent: Spent | None, label: str = "", source_type: str = "", source_id: int | None = None) -> Redemption:
+    """Take one unit of stock and issue what the reward gives: paid with `spent`, or given (None)."""
+    program, member, reward, at, channel = plan.program, plan.member, plan.reward, plan.at, plan.channel
     if reward.stock is not None and not Reward.objects.filter(pk=reward.pk, stock__gt=0).update(stock=F("stock") - 1):
         raise OutOfStock()
     voucher = _new_voucher(plan)
-    voucher.spent_lots, voucher.redeem_transfer_id = [_lot_json(part) for part in spent.consumed], spent.transfer.id
+    if spent is not None:
+        voucher.spent_lots, voucher.redeem_transfer_id = [_lot_json(part) for part in spent.consumed], spent.transfer.id
+    else:  # given, not bought: no points and no spending transfer (nothing to give back)
+        voucher.points, voucher.redeem_transfer_id = 0, 0
     voucher = _insert_voucher(voucher)
     partner_code = ""
     if reward.kind == RewardKind.PARTNER_CODE:
@@ -275,12 +290,21 @@ def redemption_apply(plan: RedemptionPlan) -> Redemption:
         points_earn(
             program=program, member=member, amount=reward.amount_minor, occurred_at=at, pending_days=0, expires_at=None,
             unit=program.organization.currency, source_account_kind=AccountKind.WALLET_ISSUED, transfer_kind=TransferKind.CREDIT,
-            why=Why(reason="wallet_credit", params={"label": reward.title_fr, "label_en": reward.title_en or reward.title_fr},
+            why=Why(reason="wallet_credit", params=_credit_params(reward, label, source_type, source_id),
                     source_type="voucher", source_id=voucher.pk, actor=channel),
         )
         _close_as_used(voucher, at, value=reward.amount_minor)
     _offer_event(member.organization_id, reward.pk, member.pk, OfferEventKind.REQUESTED, at)
     return Redemption(voucher=voucher, partner_code=partner_code)
+
+
+def _credit_params(reward: Reward, label: str, source_type: str, source_id: int | None) -> dict:
+    params = {"label": reward.title_fr, "label_en": reward.title_en or reward.title_fr}
+    if label:  # given for something (a stamp card completed): say what
+        params = {"label": f"{params['label']} ({label})", "label_en": f"{params['label_en']} ({label})"}
+    if source_type:
+        params.update(source_type=source_type, source_id=source_id)
+    return params
 
 
 # Kinds whose redemption is only "spend, then issue a voucher": the PostgreSQL fast path.
@@ -491,7 +515,7 @@ def _close_and_restore(voucher: Voucher, program: Program, *, status: str, give_
         closed = Voucher.objects.filter(pk=voucher.pk, status=VoucherStatus.ISSUED).update(status=status, closed_at=at)
         if not closed:
             return False
-        if give_back:
+        if give_back and voucher.points:  # a reward given without points has none to give back
             member = voucher.member
             points_restore(
                 program=program, member=member, parts=_lots_of(voucher), occurred_at=at,
@@ -566,7 +590,7 @@ def auto_redemption_set(*, member: Member, reward: Reward | None) -> AutoRedempt
     with write_transaction():
         if reward is None:
             AutoRedemption.objects.filter(member=member).delete()
-            return member.tier or None
+            return None
         if reward.organization_id != member.organization_id:
                 raise RewardNotFound()
         choice, _ = AutoRedemption.objects.update_or_create(member=member, defaults={"reward": reward})
@@ -594,3 +618,29 @@ def offer_seen(*, reward: Reward, member: Member, at: dt.datetime | None = None)
         raise RewardNotFound()
     with write_transaction():
         return OfferEvent.objects.create(organization_id=member.organization_id, reward=reward, member=member, kind=OfferEventKind.SEEN, at=at or now())
+
+
+# --- rewards given without points --------------------------------------------------------------
+
+
+def reward_grant(
+    *, program: Program, member: Member, reward: Reward, at: dt.datetime | None = None, why_label: str = "", source_type: str = "",
+    source_id: int | None = None,
+) -> Redemption:
+    """Give the member a reward without taking points (a stamp card completed, a rule's reward effect).
+
+    Issues exactly what a redemption issues (a voucher, a partner code, a donation, wallet
+    credit), with `points = 0` and no spending: the reward must be active and valid at `at`
+    and in stock (one unit is taken, the last one goes to exactly one member), and it counts
+    as "requested" in offer tracking. The tiers a reward is reserved for and its limit per
+    member apply to redemptions with points only: the merchant chose to give it. Runs in the
+    caller's write transaction if there is one; a refusal leaves nothing written.
+    `source_type` (at most 16 characters) becomes the voucher's channel.
+    """
+    at = at or now()
+    require_aware(at, "at")
+    _check_offered(reward, member, at)
+    check_member_active(member)
+    plan = RedemptionPlan(program=program, member=member, reward=reward, channel=(source_type or "grant")[:16], at=at, code=new_voucher_code())
+    with write_transaction():
+        return _issue(plan, spent=None, label=why_label, source_type=source_type, source_id=source_id)

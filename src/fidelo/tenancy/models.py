@@ -113,6 +113,9 @@ class Program(models.Model):
     # Custom member attributes the merchant declared: [{"key": "favorite_drink", "type": "string"}]
     # (types: string, number, boolean, date). Rules may only test declared attributes.
     member_attributes = models.JSONField(default=list, blank=True)
+    # Branding of the member portal: a main color ("#RRGGBB") and the URL of a logo image.
+    brand_color = models.CharField(_("brand color"), max_length=7, default="#1f6feb")
+    brand_logo_url = models.CharField(_("logo URL"), max_length=500, blank=True, default="")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -99,3 +99,28 @@ def program_has_activity(organization_id: int) -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM ledger_transfer WHERE organization_id = %s LIMIT 1", [organization_id])
         return cursor.fetchone() is not None
+
+
+def staff_membership_for(*, user_id: int, organization_id: int | None = None):
+    """The staff membership of a user (in the given organization, else the first one), or None."""
+    from fidelo.tenancy.models import StaffMembership
+
+    memberships = StaffMembership.objects.select_related("organization").filter(user_id=user_id)
+    if organization_id is not None:
+        memberships = memberships.filter(organization_id=organization_id)
+    return memberships.order_by("pk").first()
+
+
+def stores_of(organization_id: int) -> list[Store]:
+    return list(Store.objects.filter(organization_id=organization_id).order_by("name", "pk"))
+
+
+def api_keys_of(organization_id: int) -> list[ApiKey]:
+    return list(ApiKey.objects.select_related("store").filter(organization_id=organization_id).order_by("-created_at", "-pk"))
+
+
+def access_api_key(organization_id: int, api_key_id: int) -> ApiKey:
+    key = ApiKey.objects.filter(organization_id=organization_id, pk=api_key_id).first()
+    if key is None:
+        raise NotFound("No such API key", code="api_key_not_found")
+    return key

@@ -1,6 +1,7 @@
 """Writes for organizations, stores, staff, API keys and program settings."""
 
 import hashlib
+import re
 import secrets
 import zoneinfo
 from dataclasses import dataclass
@@ -123,13 +124,57 @@ PROGRAM_FIELDS = {
     "transfers_allowed",
     "transfer_min",
     "transfer_max_per_day",
+    "brand_color",
+    "brand_logo_url",
+    "member_attributes",
 }
+ATTRIBUTE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+ATTRIBUTE_TYPES = ("string", "number", "boolean", "date")
+MAX_ATTRIBUTES = 50
+
+
+def _check_member_attributes(value: object) -> list[dict]:
+    """[{"key": "favorite_drink", "type": "string"}, …]: the custom attributes rules and segments may use."""
+    if not isinstance(value, list) or len(value) > MAX_ATTRIBUTES:
+        raise InvalidSetting(f"member_attributes must be a list of at most {MAX_ATTRIBUTES} attributes", field="member_attributes")
+    seen, cleaned = set(), []
+    for index, item in enumerate(value):
+        if not isinstance(item, dict) or set(item) - {"key", "type", "label"} or not isinstance(item.get("key"), str):
+            raise InvalidSetting("Each attribute is {\"key\": …, \"type\": …}", field=f"member_attributes[{index}]")
+        key, kind = item["key"], item.get("type", "string")
+        if not ATTRIBUTE_KEY.match(key) or key in seen:
+            raise InvalidSetting(
+                f"Attribute keys are unique, lower case letters, digits and _ (at most 40): {key!r}", field=f"member_attributes[{index}].key"
+            )
+        if kind not in ATTRIBUTE_TYPES:
+            raise InvalidSetting(f"An attribute type is one of {', '.join(ATTRIBUTE_TYPES)}", field=f"member_attributes[{index}].type")
+        label = item.get("label", "")
+        if not isinstance(label, str) or len(label) > 120:
+            raise InvalidSetting("An attribute label is a text of at most 120 characters", field=f"member_attributes[{index}].label")
+        seen.add(key)
+        cleaned.append({"key": key, "type": kind, **({"label": label} if label else {})})
+    return cleaned
+BRAND_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 CHOICES = {
     "currency_mode": CurrencyMode.values,
     "rounding": Rounding.values,
     "expiry_policy": ExpiryPolicy.values,
     "refund_policy": RefundPolicy.values,
 }
+
+
+def _check_logo_url(value: object) -> str:
+    """An empty string (no logo) or an absolute http(s) URL, or a path on this site."""
+    if not isinstance(value, str):
+        raise InvalidSetting("brand_logo_url must be a text", field="brand_logo_url")
+    value = value.strip()
+    if not value:
+        return ""
+    if len(value) > 500 or any(c.isspace() or c in "\"'<>" for c in value):
+        raise InvalidSetting("brand_logo_url must be a URL of at most 500 characters", field="brand_logo_url")
+    if not (value.startswith(("https://", "http://")) or (value.startswith("/") and not value.startswith("//"))):
+        raise InvalidSetting("brand_logo_url must start with https:// (or be a path on this site)", field="brand_logo_url")
+    return value
 
 
 def _apply_program_settings(program: Program, changes: dict[str, object]) -> list[str]:
@@ -144,6 +189,12 @@ def _apply_program_settings(program: Program, changes: dict[str, object]) -> lis
                 raise InvalidSetting(f"{field} must be a whole number between 0 and 1000000", field=field)
         if field == "earn_per_minor" and (not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= 1_000_000):
             raise InvalidSetting("earn_per_minor must be a whole number between 1 and 1000000", field=field)
+        if field == "brand_color" and (not isinstance(value, str) or not BRAND_COLOR.match(value)):
+            raise InvalidSetting("brand_color must be a color written #RRGGBB", field=field)
+        if field == "brand_logo_url":
+            value = _check_logo_url(value)
+        if field == "member_attributes":
+            value = _check_member_attributes(value)
         setattr(program, field, value)
     if program.pending_days > 365:
         raise InvalidSetting("The pending period cannot exceed 365 days", field="pending_days")

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from fidelo.awards.models import Award
 from fidelo.conftest import STAFF, ApiClient, make_member
 from fidelo.core.clock import now
 from fidelo.core.models import AuditEntry, IdempotencyRecord
@@ -14,6 +15,8 @@ from fidelo.ledger.models import Account, Lot, Transfer
 from fidelo.members.models import Consent, Member
 from fidelo.purchases.models import Purchase, PurchaseLine, Refund, Visit
 from fidelo.rewards.models import AutoRedemption, OfferEvent, PartnerCode, Reward, Voucher
+from fidelo.events.models import Event
+from fidelo.rules.models import Rule, RuleVersion
 from fidelo.tenancy.models import ApiKey, Organization, Store
 from fidelo.tenancy.selectors import forget_program
 from fidelo.tenancy.services import api_key_create, program_update
@@ -38,6 +41,10 @@ COUNTED = {
     "partner_code": PartnerCode,
     "auto_redemption": AutoRedemption,
     "offer_event": OfferEvent,
+    "rule": Rule,
+    "rule_version": RuleVersion,
+    "award": Award,
+    "event": Event,
 }
 
 
@@ -59,6 +66,7 @@ def state() -> dict:
     )
     data["partner_codes"] = list(PartnerCode.objects.order_by("pk").values_list("pk", "voucher"))
     data["auto_redemptions"] = list(AutoRedemption.objects.order_by("pk").values_list("member", "reward"))
+    data["rules"] = list(Rule.objects.order_by("pk").values_list("pk", "active", "current_version", "name"))
     return data
 
 

@@ -109,10 +109,16 @@ def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 from fidelo.api.v1 import (  # noqa: E402  (routers register on import)
+    achievements,
+    events,
     members,
     program,
     purchases,
+    referrals,
     rewards,
+    rules,
+    stamp_cards,
+    tiers,
     transfers,
     visits,
     vouchers,
@@ -125,3 +131,9 @@ api.add_router("/visits", visits.router)
 api.add_router("/program", program.router)
 api.add_router("/rewards", rewards.router)
 api.add_router("/vouchers", vouchers.router)
+api.add_router("/tiers", tiers.router)
+api.add_router("/rules", rules.router)
+api.add_router("/events", events.router)
+api.add_router("/referrals", referrals.router)
+api.add_router("/stamp-cards", stamp_cards.router)
+api.add_router("/achievements", achievements.router)

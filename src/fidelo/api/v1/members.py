@@ -11,7 +11,7 @@ from ninja import Query, Router
 from fidelo.api.v1.auth import actor_of, context, store_for
 from fidelo.api.v1.idempotency import idempotent_post
 from fidelo.api.v1.pagination import decode_keyset, encode_keyset, keyset_time
-from fidelo.api.v1.problems import qr_svg_response
+from fidelo.api.v1.problems import json_response, qr_svg_response
 from fidelo.api.v1.reward_schemas import (
     AutoRedemptionIn,
     AutoRedemptionOut,
@@ -30,11 +30,13 @@ from fidelo.api.v1.schemas import (
     MemberIn,
     MemberListOut,
     MemberOut,
+    MemberPatch,
     MemberRef,
     Text,
 )
 from fidelo.api.v1.vouchers import voucher_body
 from fidelo.core.idempotency import StoresReceipt
+from fidelo.events.services import member_join
 from fidelo.ledger.selectors import (
     decode_cursor,
     encode_cursor,
@@ -49,7 +51,7 @@ from fidelo.members.selectors import (
     member_lookup,
     member_search,
 )
-from fidelo.members.services import member_enroll
+from fidelo.members.services import member_update
 from fidelo.rewards.selectors import (
     access_reward,
     member_vouchers,
@@ -61,6 +63,7 @@ from fidelo.rewards.services import (
     redemption_plan,
     wallet_spend,
 )
+from fidelo.rules.explain import explain
 from fidelo.tenancy.models import Organization
 from fidelo.tenancy.selectors import program_for
 
@@ -89,6 +92,7 @@ def member_body(member: Member, consents: dict | None = None) -> dict:
         enrolled_store=member.enrolled_store.code if member.enrolled_store_id else None,
         consents=consents if consents is not None else current_consents(member),
         card_qr_url=reverse("api-v1:member_card_qr", kwargs={"member_id": member.id}),
+        attributes=member.attributes or {}, interests=member.interests or [], tier=member.tier or None,
     ).model_dump(mode="json")
 
 
@@ -98,11 +102,12 @@ def enroll(request: HttpRequest, body: MemberIn) -> HttpResponse:
 
     def execute() -> tuple[int, dict]:
         store = store_for(ctx, body.store)
-        member = member_enroll(
-            organization=ctx.organization, actor=actor_of(request), first_name=body.first_name, last_name=body.last_name,
+        member = member_join(
+            program=program_for(ctx.organization.id), referral_code=body.referral_code,
+            actor=actor_of(request), first_name=body.first_name, last_name=body.last_name,
             email=body.email, phone=body.phone, birthday=body.birthday, locale=body.locale, store=store, channel="api",
             external_id=body.external_id, consents={k: v for k, v in body.consents.model_dump().items() if v is not None},
-            consent_source=f"api:{store.code}" if store else "api",
+            consent_source=f"api:{store.code}" if store else "api", attributes=body.attributes, interests=body.interests,
         )
         return 201, member_body(member)
 
@@ -133,6 +138,15 @@ def get_member(request: HttpRequest, member_id: int) -> dict:
     return member_body(access_member(context(request).organization.id, member_id))
 
 
+@router.patch("/{member_id}", response={200: MemberOut}, summary="Change a member's details, attributes or interests")
+def change(request: HttpRequest, member_id: int, body: MemberPatch) -> HttpResponse:
+    ctx = context(request)
+    member = access_member(ctx.organization.id, member_id)
+    changes = body.model_dump(exclude_unset=True)
+    member = member_update(member=member, actor=actor_of(request), **changes)
+    return json_response(member_body(member), 200)
+
+
 @router.get("/{member_id}/balance", response=BalanceOut, summary="Available, pending and soon-expiring points")
 def balance(request: HttpRequest, member_id: int) -> dict:
     ctx = context(request)
@@ -153,6 +167,11 @@ def history(request: HttpRequest, member_id: int, cursor: Text | None = None, li
             {
                 "id": e.id, "occurred_at": e.occurred_at, "kind": e.kind, "points": e.available_change, "pending_points": e.pending_change,
                 "reason": e.reason, "reason_code": e.reason_code, "source_type": e.source_type, "source_id": e.source_id,
+                "rules": [
+                    {"rule_id": a.get("rule_id"), "rule_version": a.get("rule_version"), "rule": a.get("rule", ""), "points": a.get("amount", 0),
+                     "explanation": str(explain(a.get("why") or {}))}
+                    for a in e.awards
+                ],
             }
             for e in page.entries
         ],

@@ -12,11 +12,11 @@ from fidelo.core.idempotency import StoresReceipt
 from fidelo.purchases.errors import DuplicatePurchase, DuplicateRefund
 from fidelo.purchases.models import Purchase, PurchaseLine
 from fidelo.purchases.selectors import access_purchase, purchase_points
+from fidelo.events.services import purchase_plan_with_rules
 from fidelo.purchases.services import (
     LineInput,
     RefundLineInput,
     purchase_apply_with_receipt,
-    purchase_plan,
     purchase_refund,
 )
 from fidelo.tenancy.models import Store
@@ -57,7 +57,7 @@ def create_purchase(request: HttpRequest, body: PurchaseIn) -> HttpResponse:
         program = program_for(ctx.organization.id)
         member = resolve_member(ctx.organization, body.member, lean=True)
         store = store_for(ctx, body.store)
-        plan = purchase_plan(
+        plan = purchase_plan_with_rules(
             program=program,
             member=member,
             store=store,

@@ -1,7 +1,7 @@
 """Request and response schemas of the API (no logic: services decide)."""
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -154,6 +154,20 @@ class MemberIn(Strict):
     store: Annotated[str, Field(max_length=64)] | None = None
     external_id: Annotated[str, Field(max_length=120)] = ""
     consents: ConsentsIn = ConsentsIn()
+    attributes: dict[str, Any] = Field(default_factory=dict, description="custom attributes declared in the program settings")
+    interests: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=50)] = Field(default_factory=list)
+    referral_code: Annotated[str, Field(max_length=32)] = Field("", description="the code of the member who referred this one")
+
+
+class MemberPatch(Strict):
+    first_name: Annotated[str, Field(max_length=120)] | None = None
+    last_name: Annotated[str, Field(max_length=120)] | None = None
+    email: Annotated[str, Field(max_length=254)] | None = None
+    phone: Annotated[str, Field(max_length=32)] | None = None
+    birthday: dt.date | None = None
+    locale: Annotated[str, Field(max_length=8)] | None = None
+    attributes: dict[str, Any] | None = Field(None, description="merged into the member's; null removes an attribute")
+    interests: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=50)] | None = None
 
 
 class ConsentOut(BaseModel):
@@ -177,6 +191,9 @@ class MemberOut(BaseModel):
     enrolled_store: str | None
     consents: dict[str, ConsentOut]
     card_qr_url: str
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    interests: list[str] = Field(default_factory=list)
+    tier: str | None = None
 
 
 class MemberListOut(BaseModel):
@@ -193,6 +210,14 @@ class BalanceOut(BaseModel):
     next_expiry: dt.datetime | None
 
 
+class HistoryRuleOut(BaseModel):
+    rule_id: int | None = Field(description="None for the tier's earn multiplier")
+    rule_version: int | None
+    rule: str
+    points: int
+    explanation: str
+
+
 class HistoryEntryOut(BaseModel):
     id: int
     occurred_at: dt.datetime
@@ -203,6 +228,7 @@ class HistoryEntryOut(BaseModel):
     reason_code: str
     source_type: str
     source_id: int | None
+    rules: list[HistoryRuleOut] = Field(default_factory=list, description="for a bonus: each rule that gave part of it, and why")
 
 
 class HistoryOut(BaseModel):
@@ -253,6 +279,13 @@ class ProgramOut(BaseModel):
     transfer_max_per_day: int
     currency: str
     timezone: str
+    member_attributes: list[dict[str, str]] = Field(default_factory=list)
+
+
+class MemberAttributesIn(Strict):
+    attributes: Annotated[list[dict[str, str]], Field(max_length=50)] = Field(
+        description='the custom member attributes: [{"key": "favorite_drink", "type": "string|number|boolean|date", "label": "…"}]'
+    )
 
 
 class StoreOut(BaseModel):
@@ -275,3 +308,4 @@ class VisitOut(BaseModel):
     member_id: int
     store: str | None
     occurred_at: dt.datetime
+    bonus_points: int = 0

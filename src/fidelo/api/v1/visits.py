@@ -8,7 +8,8 @@ from fidelo.api.v1.idempotency import idempotent_post
 from fidelo.api.v1.members import resolve_member
 from fidelo.api.v1.schemas import VisitIn, VisitOut
 from fidelo.core.errors import Conflict
-from fidelo.purchases.services import visit_record
+from fidelo.events.services import event_record
+from fidelo.tenancy.selectors import program_for
 
 router = Router(tags=["visits"])
 
@@ -20,9 +21,13 @@ def create_visit(request: HttpRequest, body: VisitIn) -> HttpResponse:
     def execute() -> tuple[int, dict]:
         member = resolve_member(ctx.organization, body.member)
         store = store_for(ctx, body.store)
-        visit = visit_record(member=member, store=store, external_id=body.external_id, occurred_at=body.occurred_at)
+        result = event_record(
+            program=program_for(ctx.organization.id), member=member, type="visit", external_id=body.external_id,
+            occurred_at=body.occurred_at, store=store,
+        )
         return 201, VisitOut(
-            id=visit.id, external_id=visit.external_id, member_id=member.id, store=store.code if store else None, occurred_at=visit.occurred_at
+            id=result.visit_id, external_id=body.external_id, member_id=member.id, store=store.code if store else None,
+            occurred_at=body.occurred_at, bonus_points=result.bonus_points,
         ).model_dump(mode="json")
 
     return idempotent_post(

@@ -30,7 +30,7 @@ from fidelo.ledger.models import Account, AccountKind, Lot, LotStatus, Transfer
 from fidelo.ledger.selectors import ledger_verify
 from fidelo.ledger.services import expiry_for, points_adjust, points_transfer
 from fidelo.ledger.tests.helpers import buy, redeem, refund, sum_of_all_legs, sum_of_balances
-from fidelo.purchases.earning import proportional_to_date
+from fidelo.core.shares import proportional_to_date
 from fidelo.tenancy import selectors as tenancy_selectors
 
 PENDING_DAYS = 10

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fidelo.purchases.earning import allocate, proportional_to_date, units_for
+from fidelo.core.shares import allocate, proportional_to_date, units_for
 
 # --- units_for ---------------------------------------------------------------------------
 

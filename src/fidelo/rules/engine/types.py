@@ -137,6 +137,9 @@ class Rule:
     exclusive: bool = False  # when it fires, rules of lower priority do not
     starts_at: dt.datetime | None = None
     ends_at: dt.datetime | None = None
+    # The compiled matchers (engine.compile.Plan), built by definition.parse_rule or on first
+    # evaluation; not part of the rule's identity, not copied by dataclasses.replace.
+    plan: Any = field(default=None, init=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

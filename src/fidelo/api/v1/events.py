@@ -1,0 +1,54 @@
+"""POST /events: a loyalty event other than a purchase (visit, subscription payment, review, custom…)."""
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Router
+
+from fidelo.api.v1.auth import actor_of, context, store_for
+from fidelo.api.v1.idempotency import idempotent_post
+from fidelo.api.v1.members import resolve_member
+from fidelo.api.v1.rule_schemas import EventIn, EventOut
+from fidelo.api.v1.rules import award_body
+from fidelo.events.errors import DuplicateEvent
+from fidelo.events.services import event_record
+from fidelo.rules.engine import types as engine
+from fidelo.tenancy.selectors import program_for
+
+router = Router(tags=["events"])
+
+
+def _engine_award(award) -> engine.Award:
+    """An Award row back as the engine's award, to render it like the simulation does."""
+    why = award.why or {}
+    return engine.Award(
+        kind=award.kind, amount=award.amount, rule_id=award.rule_id, rule_version=award.rule_version,
+        rule_name=(why.get("params") or {}).get("rule", ""), why=engine.Why(code=why.get("code", ""), params=why.get("params") or {}),
+        target=award.target,
+    )
+
+
+@router.post("", response={201: EventOut}, summary="Record a loyalty event and award what the rules say")
+def create_event(request: HttpRequest, body: EventIn) -> HttpResponse:
+    ctx = context(request)
+
+    def execute() -> tuple[int, dict]:
+        program = program_for(ctx.organization.id)
+        member = resolve_member(ctx.organization, body.member)
+        store = store_for(ctx, body.store)
+        result = event_record(
+            program=program, member=member, type=body.type, name=body.name, external_id=body.external_id, occurred_at=body.occurred_at,
+            store=store, amount_minor=body.amount_cents, attributes=body.attributes, actor=actor_of(request),
+        )
+        names = {award.rule_id: award.rule_name for award in (result.evaluation.awards if result.evaluation else ())}
+        awards = []
+        for row in result.awards:
+            shown = _engine_award(row)
+            awards.append({**award_body(shown), "rule": names.get(row.rule_id, shown.rule_name)})
+        return 201, EventOut(
+            id=result.event.id if result.event else result.visit_id, type=body.type, name=body.name, external_id=body.external_id,
+            member_id=member.id, occurred_at=body.occurred_at, base_points=result.base_points, bonus_points=result.bonus_points, awards=awards,
+        ).model_dump(mode="json")
+
+    return idempotent_post(
+        request, operation="event.create", payload=body.model_dump(mode="json"), execute=execute, key_fallback=f"event:{body.external_id}",
+        duplicate=lambda: DuplicateEvent(external_id=body.external_id),
+    )

@@ -1,0 +1,44 @@
+"""What the earning rules gave: one row per award, with the rule version that fired and why.
+
+The ledger holds the points themselves (a "bonus" transfer per points award, kept apart
+from the base points); this table says which rule and version produced each award, and
+serves the rules' limits (per member per day, month, ever), the reversal of a refunded
+purchase's bonus, stamps and tier points, and the member history's explanations.
+"""
+
+from django.db import models
+from django.db.models import Q
+
+from fidelo.members.models import Member
+from fidelo.rules.models import Rule
+from fidelo.tenancy.models import Organization
+
+
+class Award(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="awards")
+    rule = models.ForeignKey(Rule, on_delete=models.PROTECT, null=True, blank=True, related_name="awards")  # None: the tier's multiplier
+    rule_version = models.PositiveIntegerField(null=True, blank=True)
+    kind = models.CharField(max_length=16)  # points, stamps, achievement, reward, tier_points
+    amount = models.BigIntegerField()
+    target = models.CharField(max_length=64, blank=True, default="")  # stamp card, badge, reward id
+    source_type = models.CharField(max_length=32)  # purchase, visit, event
+    source_id = models.BigIntegerField()
+    transfer_id = models.BigIntegerField(null=True, blank=True)  # the ledger credit of a points award
+    why = models.JSONField(default=dict)  # {"code": ..., "params": {...}}
+    line_amounts = models.JSONField(default=list, blank=True)
+    reversed = models.BigIntegerField(default=0)
+    local_day = models.DateField()  # the event's day in the organization's time zone (daily limits)
+    occurred_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="award_amount_positive"),
+            models.CheckConstraint(condition=Q(reversed__gte=0) & Q(reversed__lte=models.F("amount")), name="award_reversal_in_range"),
+        ]
+        indexes = [
+            models.Index(fields=["member", "rule", "local_day"], name="award_member_rule_day_idx"),
+            models.Index(fields=["source_type", "source_id"], name="award_source_idx"),
+            models.Index(fields=["organization", "kind", "occurred_at"], name="award_org_kind_idx"),
+        ]

@@ -1,0 +1,260 @@
+"""Apply what the rules engine awarded, and take it back when the source is refunded.
+
+Runs inside the caller's write transaction (the purchase's, the event's): points go to the
+ledger as "bonus" credits kept apart from the base points, stamps to the stamp cards,
+badges to the member's achievements, rewards as vouchers given without points, tier points
+to the tier qualification; one Award row per award records the rule version that fired.
+"""
+
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from django.db import connection, transaction
+from django.utils.translation import gettext as _
+
+from fidelo.awards import sql as award_sql
+from fidelo.awards.models import Award
+from fidelo.core.clock import local_date, now
+from fidelo.core.errors import DomainError
+from fidelo.core.shares import proportional_to_date
+from fidelo.engagement.services import achievement_grant, stamps_add, stamps_reverse
+from fidelo.ledger.models import Lot
+from fidelo.ledger.services import Why, points_earn, points_reverse_lot
+from fidelo.members.models import Member
+from fidelo.rewards.models import Reward
+from fidelo.rewards.services import reward_grant
+from fidelo.rules.engine import types as engine
+from fidelo.rules.engine.types import Evaluation
+from fidelo.tenancy.models import Program
+from fidelo.tiers.services import tier_activity_record
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Applied:
+    bonus_points: int = 0  # program unit
+    awards: list[Award] = field(default_factory=list)
+
+
+def bonus_why(awards: list[engine.Award], *, source_type: str, source_id: int | None, actor: str = "") -> Why:
+    """The ledger reason of an event's bonus: one credit for all its points awards, kept apart
+    from the base points: "Bonus: <rule>, <rule>", each award's explanation in the params."""
+    names = [award.rule_name or str(_("your tier")) for award in awards]
+    params = {"label": ", ".join(dict.fromkeys(names)), "awards": [award_params(award) for award in awards]}
+    return Why(reason="bonus", params=params, source_type=source_type, source_id=source_id, actor=actor)
+
+
+def award_params(award: engine.Award) -> dict:
+    """What the history shows of one award: the rule version that fired, and why."""
+    return {
+        "rule_id": award.rule_id, "rule_version": award.rule_version, "rule": award.rule_name, "amount": award.amount,
+        "why": {"code": award.why.code, "params": dict(award.why.params)},
+    }
+
+
+def points_awards(evaluation: Evaluation, budgets: Mapping[int, int]) -> list[engine.Award]:
+    """The points awards of an evaluation, each cut to what its rule's budget still allows."""
+    granted = []
+    for award in evaluation.awards:
+        if award.kind != engine.POINTS:
+            continue
+        budget = budgets.get(award.rule_id) if award.rule_id is not None else None
+        if budget is not None:
+            amount = budget_grant(award.rule_id, award.amount, budget)
+            if amount <= 0:
+                continue
+            if amount != award.amount:
+                award = _with_amount(award, amount)
+        granted.append(award)
+    return granted
+
+
+def award_row(
+    award: engine.Award, *, member: Member, source_type: str, source_id: int, occurred_at: dt.datetime, day: dt.date,
+    transfer_id: int | None = None,
+) -> Award:
+    return Award(
+        organization_id=member.organization_id, member_id=member.id, rule_id=award.rule_id, rule_version=award.rule_version,
+        kind=award.kind, amount=award.amount, target=award.target, source_type=source_type, source_id=source_id,
+        transfer_id=transfer_id, why={"code": award.why.code, "params": dict(award.why.params)}, line_amounts=list(award.line_amounts),
+        reversed=0, local_day=day, occurred_at=occurred_at, created_at=now(),
+    )
+
+
+def budget_grant(rule_id: int, amount: int, budget: int) -> int:
+    """Take up to `amount` from the rule's budget; returns what was granted (0 once spent).
+
+    Under the budget row's lock (PostgreSQL; SQLite's write lock is already held), so two
+    purchases at once never overspend it.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT spent FROM rules_rulebudget WHERE rule_id = %s" + (" FOR UPDATE" if connection.vendor == "postgresql" else ""),
+            [rule_id],
+        )
+        found = cursor.fetchone()
+        spent = found[0] if found else 0
+        granted = max(0, min(amount, budget - spent))
+        if granted:
+            cursor.execute("UPDATE rules_rulebudget SET spent = spent + %s WHERE rule_id = %s", [granted, rule_id])
+    return granted
+
+
+def awards_apply(
+    *,
+    program: Program,
+    member: Member,
+    evaluation: Evaluation,
+    budgets: Mapping[int, int],
+    source_type: str,
+    source_id: int,
+    occurred_at: dt.datetime,
+    base_points: int = 0,
+    spend_minor: int = 0,
+    visits: int = 0,
+    pending_days: int | None = 0,
+    actor: str = "",
+    credited: tuple[list[engine.Award], int | None] | None = None,
+) -> Applied:
+    """Write the awards of one event. `budgets` maps a rule id to its budget (rules with one).
+
+    `credited`: the points awards the caller already credited (with its own credits, see
+    purchases), and the bonus transfer's id; else they are credited here.
+    """
+    applied = Applied()
+    day = local_date(occurred_at, program.organization.timezone)
+    rows: list[Award] = []
+    tier_points = base_points if program.currency_mode == "points" else 0
+    if credited is not None:
+        bonus, bonus_transfer_id = credited
+        applied.bonus_points = sum(award.amount for award in bonus)
+    else:
+        bonus, bonus_transfer_id = points_awards(evaluation, budgets), None
+        applied.bonus_points = sum(award.amount for award in bonus)
+        if bonus:
+            bonus_transfer_id = points_earn(
+                program=program, member=member, amount=applied.bonus_points, occurred_at=occurred_at, pending_days=pending_days,
+                why=bonus_why(bonus, source_type=source_type, source_id=source_id, actor=actor),
+            ).transfer.id
+    if bonus:
+        rows += [award_row(award, member=member, source_type=source_type, source_id=source_id, occurred_at=occurred_at, day=day,
+                           transfer_id=bonus_transfer_id) for award in bonus]
+        if program.currency_mode == "points":
+            tier_points += applied.bonus_points
+    for award in evaluation.awards:
+        amount = award.amount
+        if award.kind == engine.POINTS:
+            continue  # credited above, together
+        if award.kind == engine.STAMPS:
+            stamps_add(
+                program=program, member=member, card_code=award.target, count=amount, occurred_at=occurred_at,
+                source_type=source_type, source_id=source_id, rule_id=award.rule_id,
+            )
+        elif award.kind == engine.ACHIEVEMENT:
+            if achievement_grant(
+                member=member, badge_code=award.target, occurred_at=occurred_at, source_type=source_type, source_id=source_id,
+                rule_id=award.rule_id,
+            ) is None:
+                continue  # already earned: no award row, the limits do not count it
+        elif award.kind == engine.REWARD:
+            reward = Reward.objects.filter(organization_id=member.organization_id, pk=int(award.target)).first()
+            if reward is None:
+                continue
+            try:
+                with transaction.atomic():  # a savepoint: a reward out of stock must not refuse the purchase
+                    reward_grant(
+                        program=program, member=member, reward=reward, at=occurred_at, why_label=award.rule_name,
+                        source_type=source_type, source_id=source_id,
+                    )
+            except DomainError as refused:
+                logger.info("rule %s could not grant reward %s: %s", award.rule_id, reward.pk, refused.code)
+                continue
+        elif award.kind == engine.TIER_POINTS:
+            tier_points += amount
+        rows.append(award_row(award, member=member, source_type=source_type, source_id=source_id, occurred_at=occurred_at, day=day))
+    if rows:
+        award_sql.insert_awards(rows)
+        applied.awards = rows  # unsaved rows: what was given, for the response
+    if tier_points or spend_minor or visits:
+        tier_activity_record(
+            program=program, member=member, occurred_at=occurred_at, tier_points=tier_points, spend_minor=spend_minor, visits=visits,
+            source_type=source_type, source_id=source_id,
+        )
+    return applied
+
+
+def _with_amount(award: engine.Award, amount: int) -> engine.Award:
+    from dataclasses import replace
+
+    return replace(award, amount=amount, line_amounts=())
+
+
+@dataclass
+class Reversed:
+    points: int = 0  # bonus points taken back (claimed, including what a stop-at-zero policy forgave)
+    tier_points: int = 0
+    stamps_taken: int = 0
+
+
+def awards_reverse(
+    *,
+    program: Program,
+    member: Member,
+    source_type: str,
+    source_id: int,
+    done_minor: int,
+    whole_minor: int,
+    occurred_at: dt.datetime,
+    base_points_back: int = 0,
+    refund_minor: int = 0,
+    params: Mapping | None = None,
+    actor: str = "",
+) -> Reversed:
+    """Take back, in proportion to what is now refunded (done of whole), what the source's awards gave.
+
+    Bonus points and tier points go back proportionally (cumulative shares rounded down, so
+    a full refund takes back exactly everything); stamps go back in the same proportion as
+    refunded (a quantity's worth); badges stay (an achievement is not a balance). Runs in the
+    refund's transaction.
+    """
+    result = Reversed()
+    tier_points_back = base_points_back if program.currency_mode == "points" else 0
+    awards = Award.objects.select_for_update().filter(source_type=source_type, source_id=source_id)
+    points_back: dict[int, int] = {}  # bonus transfer -> what goes back from its lot
+    for award in awards.order_by("id"):
+        target = proportional_to_date(award.amount, done_minor, whole_minor)
+        back = max(0, target - award.reversed)
+        if not back:
+            continue
+        if award.kind == engine.POINTS and award.transfer_id:
+            points_back[award.transfer_id] = points_back.get(award.transfer_id, 0) + back
+            result.points += back
+            if program.currency_mode == "points":
+                tier_points_back += back
+        elif award.kind == engine.TIER_POINTS:
+            tier_points_back += back
+        elif award.kind == engine.STAMPS:
+            result.stamps_taken += stamps_reverse(
+                member=member, source_type=source_type, source_id=source_id, occurred_at=occurred_at, count=back
+            )
+        else:
+            continue
+        Award.objects.filter(pk=award.pk).update(reversed=award.reversed + back)
+    for transfer_id, back in sorted(points_back.items()):
+        lot = Lot.objects.select_related("member", "transfer").filter(transfer_id=transfer_id).first()
+        if lot is not None:
+            points_reverse_lot(
+                program=program, lot=lot, amount=back, occurred_at=occurred_at,
+                why=Why(reason="bonus_reversal", params={"label": lot.transfer.reason_params.get("label", ""), **(params or {})},
+                        source_type=source_type, source_id=source_id, actor=actor),
+            )
+    result.tier_points = tier_points_back
+    if tier_points_back or refund_minor:
+        tier_activity_record(
+            program=program, member=member, occurred_at=occurred_at, tier_points=-tier_points_back, spend_minor=-refund_minor,
+            visits=0, source_type=source_type, source_id=source_id,
+        )
+    return result

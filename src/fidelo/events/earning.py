@@ -1,0 +1,86 @@
+"""Evaluate the earning rules for one event: load what they need, run the pure engine.
+
+The result is applied by the write path (purchases, events) inside its transaction. When
+no active rule listens to the event and the member has no tier benefit, nothing is loaded
+and nothing is evaluated: the base rate alone costs no extra query.
+"""
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from fidelo.awards.selectors import member_usage
+from fidelo.core.clock import local_date
+from fidelo.events.facts import member_facts
+from fidelo.members.models import Member
+from fidelo.rules.engine import types as engine
+from fidelo.rules.engine.compile import main_award
+from fidelo.rules.engine.evaluate import evaluate
+from fidelo.rules.selectors import ActiveRules, active_rules
+from fidelo.tenancy.models import Program
+from fidelo.tiers.selectors import tier_terms
+
+
+@dataclass(frozen=True)
+class RulesOutcome:
+    evaluation: engine.Evaluation
+    budgets: dict[int, int] = field(default_factory=dict)  # rule id -> budget, for the rules that have one
+
+    @property
+    def awards(self) -> tuple[engine.Award, ...]:
+        return self.evaluation.awards
+
+
+def event_key(event: engine.Event) -> str:
+    return f"custom:{event.name}" if event.type == engine.CUSTOM else event.type
+
+
+def tier_multiplier(program: Program, member: Member) -> int:
+    if not member.tier:
+        return 100
+    terms = tier_terms(program.organization_id)
+    return terms.multiplier_percent(member.tier) if terms is not None else 100
+
+
+def rules_evaluate(
+    *, program: Program, member: Member, event: engine.Event, base_units: int = 0, base_line_units: tuple[int, ...] = (),
+    rules: ActiveRules | None = None, facts: engine.MemberFacts | None = None,
+) -> RulesOutcome | None:
+    """What the rules award for `event`; None when no rule listens and no tier benefit applies.
+
+    `facts` replaces the member's real facts (the simulation of a member profile).
+    """
+    rules = rules or active_rules(program)
+    multiplier = facts.tier_multiplier_percent if facts is not None else tier_multiplier(program, member)
+    if not rules.for_event(event.type) and (multiplier == 100 or base_units == 0):
+        return None
+    timezone = program.organization.timezone
+    listening = tuple(rule for rule in rules.rules if rule.event_type == event.type)
+    if facts is None:
+        facts = member_facts(member=member, at=event.occurred_at, needs=rules.needs, timezone=timezone, tier_multiplier_percent=multiplier)
+    limited = [rule for rule in listening if rule.id in rules.needs.usage_rule_ids]
+    usage = {}
+    if limited and member.pk:
+        usage = member_usage(
+            member_id=member.pk, rule_ids=[rule.id for rule in limited], capped_kinds={rule.id: main_award(rule)[0] for rule in limited},
+            day=local_date(event.occurred_at, timezone),
+        )
+    terms = engine.ProgramTerms(
+        currency_mode=program.currency_mode, timezone=timezone, rounding=program.rounding, base_units=base_units,
+        base_line_units=base_line_units,
+    )
+    evaluation = evaluate(event, facts, terms, listening, usage)
+    budgets = {rule.id: rule.limits.budget for rule in listening if rule.limits.budget is not None}
+    return RulesOutcome(evaluation=evaluation, budgets=budgets)
+
+
+def engine_lines(lines) -> tuple[engine.Line, ...]:
+    return tuple(
+        engine.Line(position=index, sku=line.sku, category=line.category, brand=line.brand, quantity=line.quantity, amount_minor=line.amount_minor)
+        for index, line in enumerate(lines, start=1)
+    )
+
+
+def purchase_event(*, occurred_at: dt.datetime, store_code: str | None, channel: str, amount_minor: int, lines) -> engine.Event:
+    return engine.Event(
+        type=engine.PURCHASE, occurred_at=occurred_at, store=store_code, channel=channel, amount_minor=amount_minor, lines=engine_lines(lines),
+    )

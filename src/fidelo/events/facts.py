@@ -1,0 +1,96 @@
+"""What the rules need to know of a member, loaded in as few queries as the active rules allow.
+
+engine.needs(rules) says which counters matter; everything else is skipped. Counters are
+"before this event": rows already recorded up to the event's time (the event itself is
+not written yet when the rules are evaluated).
+"""
+
+import datetime as dt
+import zoneinfo
+
+from django.db import connection
+
+from fidelo.core.clock import local_date
+from fidelo.ledger.sql import db_time
+from fidelo.members.models import Member
+from fidelo.rules.engine.evaluate import Needs
+from fidelo.rules.engine.types import MemberFacts
+
+STREAK_LOOKBACK_MONTHS = 37  # streaks longer than three years count as three years
+
+
+def _source(key: str) -> tuple[str, str, list]:
+    """The table and filter holding the events of a counter key ("purchase", "visit", "custom:<name>", or a type)."""
+    if key == "purchase":
+        return "purchases_purchase", "", []
+    if key == "visit":
+        return "purchases_visit", "", []
+    if key.startswith("custom:"):
+        return "events_event", " AND type = %s AND name = %s", ["custom", key.removeprefix("custom:")]
+    return "events_event", " AND type = %s", [key]
+
+
+def member_facts(*, member: Member, at: dt.datetime, needs: Needs, timezone: str, tier_multiplier_percent: int = 100) -> MemberFacts:
+    counts: dict[str, int] = {}
+    within: dict[tuple[str, int], int] = {}
+    selects, params = [], []
+    moment = db_time(at)
+    for key in sorted(needs.counts):
+        table, extra, extra_params = _source(key)
+        selects.append(f"(SELECT COUNT(*) FROM {table} WHERE member_id = %s{extra} AND occurred_at <= %s)")
+        params += [member.id, *extra_params, moment]
+    for key, days in sorted(needs.counts_within):
+        table, extra, extra_params = _source(key)
+        selects.append(f"(SELECT COUNT(*) FROM {table} WHERE member_id = %s{extra} AND occurred_at <= %s AND occurred_at > %s)")
+        params += [member.id, *extra_params, moment, db_time(at - dt.timedelta(days=days))]
+    if selects:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT " + ", ".join(selects), params)
+            values = list(cursor.fetchone())
+        for key in sorted(needs.counts):
+            counts[key] = int(values.pop(0))
+        for key in sorted(needs.counts_within):
+            within[key] = int(values.pop(0))
+    streaks = {key: _streak_months(member.id, key, at, timezone) for key in sorted(needs.streaks)}
+    return MemberFacts(
+        enrolled_at=member.enrolled_at,
+        tier=member.tier or None,
+        tier_multiplier_percent=tier_multiplier_percent,
+        birthday=member.birthday,
+        attributes=member.attributes or {},
+        interests=frozenset(member.interests or ()),
+        counts=counts,
+        counts_within=within,
+        streak_months=streaks,
+    )
+
+
+def _month_index(day: dt.date) -> int:
+    return day.year * 12 + day.month - 1
+
+
+def _streak_months(member_id: int, key: str, at: dt.datetime, timezone: str) -> int:
+    """Consecutive local months with at least one event, ending with the month before `at`'s."""
+    table, extra, extra_params = _source(key)
+    current = _month_index(local_date(at, timezone))
+    tz = zoneinfo.ZoneInfo(timezone)
+    start_month = current - STREAK_LOOKBACK_MONTHS
+    start = dt.datetime(start_month // 12, start_month % 12 + 1, 1, tzinfo=tz)
+    month_start = dt.datetime(current // 12, current % 12 + 1, 1, tzinfo=tz)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT occurred_at FROM {table} WHERE member_id = %s{extra} AND occurred_at >= %s AND occurred_at < %s",
+            [member_id, *extra_params, db_time(start), db_time(month_start)],
+        )
+        months = {_month_index(local_date(_aware(value), timezone)) for (value,) in cursor.fetchall()}
+    streak, month = 0, current - 1
+    while month in months:
+        streak += 1
+        month -= 1
+    return streak
+
+
+def _aware(value) -> dt.datetime:
+    if isinstance(value, str):  # SQLite hands back text through a raw cursor
+        value = dt.datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

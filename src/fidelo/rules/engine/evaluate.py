@@ -1,0 +1,247 @@
+"""Evaluation: an event, the member's facts, the program's terms and the rules in; awards out.
+
+evaluate() is pure and fast (rules are compiled once, the event's local time is computed
+once); needs() tells the caller which member facts and usage to load for a set of rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fidelo.rules.engine.arith import allocate, divide
+from fidelo.rules.engine.compile import (
+    Context,
+    Plan,
+    compile_rule,
+    counter_key,
+    event_count,
+    membership_years,
+)
+from fidelo.rules.engine.types import (
+    CUSTOM,
+    POINTS,
+    Award,
+    Condition,
+    Evaluation,
+    Event,
+    Limits,
+    MemberFacts,
+    ProgramTerms,
+    Rule,
+    Skipped,
+    Usage,
+    Why,
+)
+
+NO_USAGE = Usage()
+LIMIT_ORDER = ("per_member_per_day", "per_member_per_month", "per_member_total", "budget")
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What the caller must load before evaluating these rules."""
+
+    counts: frozenset[str] = frozenset()  # counter keys needing lifetime counts
+    counts_within: frozenset[tuple[str, int]] = frozenset()  # (counter key, days)
+    streaks: frozenset[str] = frozenset()  # counter keys needing month streaks
+    member_fields: frozenset[str] = frozenset()  # among "tier", "attributes", "interests", "birthday"
+    usage_rule_ids: frozenset[int] = frozenset()  # rules with limits: load their Usage
+
+
+def needs(rules: Sequence[Rule]) -> Needs:
+    counts: set[str] = set()
+    within: set[tuple[str, int]] = set()
+    streaks: set[str] = set()
+    fields: set[str] = set()
+    usage: set[int] = set()
+    for rule in rules:
+        key = counter_key(rule.event_type, rule.event_name)
+        for condition in rule.conditions:
+            name = condition.field
+            if name == "first_purchase":
+                counts.add("purchase")
+            elif name == "event_count":
+                if condition.within_days is None:
+                    counts.add(key)
+                else:
+                    within.add((key, condition.within_days))
+            elif name == "streak_months":
+                streaks.add(key)
+            elif name == "member.tier":
+                fields.add("tier")
+            elif name.startswith("member.attribute."):
+                fields.add("attributes")
+            elif name == "member.interests":
+                fields.add("interests")
+            elif name == "member.birthday_month":
+                fields.add("birthday")
+        if rule.limits != Limits():
+            usage.add(rule.id)
+    return Needs(frozenset(counts), frozenset(within), frozenset(streaks), frozenset(fields), frozenset(usage))
+
+
+def _order(rule: Rule) -> tuple[int, int]:
+    return (-rule.priority, rule.id)
+
+
+def evaluate(
+    event: Event, member: MemberFacts, terms: ProgramTerms, rules: Sequence[Rule], usage: Mapping[int, Usage],
+) -> Evaluation:
+    """The awards this event earns and, for each rule of its type that gives nothing, why not."""
+    ctx = Context(event, member, terms)
+    awards: list[Award] = []
+    skipped: list[Skipped] = []
+
+    percent = member.tier_multiplier_percent
+    if percent != 100 and terms.base_units > 0:
+        amount = divide(terms.base_units * (percent - 100), 100, terms.rounding) if percent > 100 else 0
+        if amount > 0:
+            line_amounts = allocate(amount, ctx.line_units()) if event.lines else ()
+            awards.append(Award(
+                kind=POINTS, amount=amount, rule_id=None, rule_version=None, rule_name="",
+                why=Why("tier_multiplier", {"tier": member.tier or "", "percent": percent}), line_amounts=line_amounts,
+            ))
+
+    candidates = [
+        rule for rule in rules
+        if rule.event_type == event.type and (rule.event_type != CUSTOM or rule.event_name == event.name)
+    ]
+    candidates.sort(key=_order)
+    moment = event.occurred_at
+    winner: Rule | None = None
+    for rule in candidates:
+        if winner is not None:
+            skipped.append(_skip(rule, "exclusive_rule_won", winner=winner.name, winner_id=winner.id))
+            continue
+        if rule.starts_at is not None and moment < rule.starts_at:
+            skipped.append(_skip(rule, "rule_not_started", starts_at=rule.starts_at.isoformat()))
+            continue
+        if rule.ends_at is not None and moment >= rule.ends_at:
+            skipped.append(_skip(rule, "rule_ended", ends_at=rule.ends_at.isoformat()))
+            continue
+        plan = rule.plan or compile_rule(rule)
+        failed, matching = plan.failing(ctx)
+        if failed is not None:
+            skipped.append(_skip(rule, "condition_failed", **_failure(failed, ctx, plan)))
+            continue
+        if matching is None:
+            matching = plan.matching(ctx) if plan.uses_lines else ctx.all_lines
+        drafts = [draft for draft in (produce(ctx, matching) for produce in plan.effects) if draft is not None]
+        if rule.limits.per_member_per_day is not None or rule.limits.per_member_per_month is not None \
+                or rule.limits.per_member_total is not None or rule.limits.budget is not None:
+            drafts, reached = _apply_limits(rule, plan, drafts, usage.get(rule.id, NO_USAGE))
+            if reached is not None:
+                extra = {"currency_mode": terms.currency_mode} if reached[0] == "budget" else {}
+                skipped.append(_skip(rule, "limit_reached", limit=reached[0], value=reached[1], **extra))
+                continue
+        if not drafts:
+            skipped.append(_skip(rule, "nothing_to_award"))
+            continue
+        for kind, target, amount, line_amounts, code, params in drafts:
+            params["rule"] = rule.name
+            awards.append(Award(
+                kind=kind, amount=amount, rule_id=rule.id, rule_version=rule.version, rule_name=rule.name,
+                why=Why(code, params), target=target, line_amounts=line_amounts,
+            ))
+        if rule.exclusive:
+            winner = rule
+    return Evaluation(awards=tuple(awards), skipped=tuple(skipped))
+
+
+def _skip(rule: Rule, code: str, **params: Any) -> Skipped:
+    params["rule"] = rule.name
+    return Skipped(rule_id=rule.id, rule_version=rule.version, rule_name=rule.name, why=Why(code, params))
+
+
+def _apply_limits(rule: Rule, plan: Plan, drafts: list, used: Usage) -> tuple[list, tuple[str, int] | None]:
+    """Cut the rule's main award to what its limits still allow; (drafts, (limit, value)) when nothing is left."""
+    limits = rule.limits
+    tightest: tuple[int, str, int] | None = None  # (room left, limit name, limit value)
+    for name, limit, spent in (
+        ("per_member_per_day", limits.per_member_per_day, used.member_day),
+        ("per_member_per_month", limits.per_member_per_month, used.member_month),
+        ("per_member_total", limits.per_member_total, used.member_total),
+        ("budget", limits.budget if plan.main[0] == POINTS else None, used.budget_spent),
+    ):
+        if limit is not None and (tightest is None or limit - spent < tightest[0]):
+            tightest = (limit - spent, name, limit)
+    if tightest is None:
+        return drafts, None
+    room, name, limit = tightest
+    if room <= 0:
+        return drafts, (name, limit)
+    main_kind, main_target = plan.main
+    result = []
+    for draft in drafts:
+        kind, target, amount, line_amounts, code, params = draft
+        if kind != main_kind or target != main_target:
+            result.append(draft)
+            continue
+        given = min(amount, room)
+        room -= given
+        if given == amount:
+            result.append(draft)
+        elif given > 0:
+            params["capped_by"] = name
+            params["cap"] = limit
+            shares = allocate(given, line_amounts) if line_amounts else ()
+            result.append((kind, target, given, shares, code, params))
+    return result, None
+
+
+# --- why a condition failed ----------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (tuple, list, frozenset, set)):
+        return [_plain(item) for item in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def _actual(condition: Condition, ctx: Context, plan: Plan) -> Any:
+    name = condition.field
+    event, member = ctx.event, ctx.member
+    simple = {
+        "store": lambda: event.store,
+        "channel": lambda: event.channel,
+        "amount": lambda: event.amount_minor,
+        "line.sku": lambda: [line.sku for line in event.lines],
+        "line.category": lambda: [line.category for line in event.lines],
+        "line.brand": lambda: [line.brand for line in event.lines],
+        "line.amount": lambda: [line.amount_minor for line in event.lines],
+        "matching_amount": lambda: sum(event.lines[index].amount_minor for index in plan.matching(ctx)),
+        "date": lambda: ctx.date.isoformat(),
+        "weekday": lambda: ctx.weekday,
+        "time": lambda: f"{ctx.local.hour:02d}:{ctx.local.minute:02d}",
+        "month": lambda: ctx.month,
+        "member.tier": lambda: member.tier or "",
+        "member.interests": lambda: sorted(member.interests),
+        "member.birthday_month": lambda: member.birthday is not None and member.birthday.month == ctx.month,
+        "first_purchase": lambda: member.counts.get("purchase", 0) == 0,
+        "event_count": lambda: event_count(ctx, plan.key, condition.within_days),
+        "streak_months": lambda: member.streak_months.get(plan.key, 0) + 1,
+        "membership_years": lambda: membership_years(ctx),
+    }
+    if name in simple:
+        return _plain(simple[name]())
+    if name.startswith("member.attribute."):
+        return _plain(member.attributes.get(name[len("member.attribute."):]))
+    if name.startswith("event.attribute."):
+        return _plain(event.attributes.get(name[len("event.attribute."):]))
+    return None
+
+
+def _failure(condition: Condition, ctx: Context, plan: Plan) -> dict[str, Any]:
+    params = {
+        "field": condition.field, "op": condition.op, "expected": _plain(condition.value),
+        "actual": _actual(condition, ctx, plan),
+    }
+    if condition.within_days is not None:
+        params["within_days"] = condition.within_days
+    return params
