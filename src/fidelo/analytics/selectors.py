@@ -57,7 +57,7 @@ MAX_PERIOD_DAYS = 3 * 366
 
 
 def ensure_fresh(organization_id: int) -> None:
-    rollups_refresh(organization_id=organization_id, quick=True, limit=5_000)
+    rollups_refresh(organization_id=organization_id, quick=True, limit=2_000)
 
 
 def settings_for(organization_id: int) -> AnalyticsSettings:
@@ -188,7 +188,7 @@ class LeaderboardPage:
     rows: list[MemberRow]
     page: int
     per_page: int
-    total: int  # capped at COUNT_CAP + 1
+    total: int  # exact without filters; with filters, counted up to COUNT_CAP + 1
     total_capped: bool
     has_next: bool
 
@@ -226,10 +226,15 @@ def leaderboard(
     query = _leaderboard_query(organization_id, filters)
     offset = (page - 1) * per_page
     found = list(query.order_by(*LEADERBOARD_SORTS[filters.sort])[offset : offset + per_page + 1])
-    total = query.order_by()[: COUNT_CAP + 1].count()
+    unfiltered = filters.min_points is None and filters.referrals is None and filters.rewards is None and not search_key(filters.search)
+    if unfiltered:  # every member: the exact count from the totals row
+        total = _breakdown_sum(organization_id, "all", None)["members"]
+    else:
+        total = query.order_by()[: COUNT_CAP + 1].count()
     ranked = filters.sort == "points"
     rows = _rows(found[:per_page], offset + 1 if ranked else None)
-    return LeaderboardPage(rows=rows, page=page, per_page=per_page, total=total, total_capped=total > COUNT_CAP, has_next=len(found) > per_page)
+    capped = not unfiltered and total > COUNT_CAP
+    return LeaderboardPage(rows=rows, page=page, per_page=per_page, total=total, total_capped=capped, has_next=len(found) > per_page)
 
 
 def leaderboard_export(*, organization_id: int, filters: LeaderboardFilters | None = None, limit: int = 100_000):
@@ -593,7 +598,6 @@ class ValuePanel:
     buyers: int
     average_per_buyer_minor: int | None
     period_revenue_minor: int
-    period_active_members_max: int
 
 
 def panel_average_value(*, organization_id: int, period: Period) -> ValuePanel:
@@ -603,7 +607,7 @@ def panel_average_value(*, organization_id: int, period: Period) -> ValuePanel:
     members, revenue = totals["members"], totals["revenue_minor"]
     return ValuePanel(
         members=members, revenue_minor=revenue, average_per_member_minor=revenue // members if members else None, buyers=buyers,
-        average_per_buyer_minor=revenue // buyers if buyers else None, period_revenue_minor=in_period, period_active_members_max=0,
+        average_per_buyer_minor=revenue // buyers if buyers else None, period_revenue_minor=in_period,
     )
 
 

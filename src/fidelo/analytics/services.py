@@ -38,6 +38,8 @@ from fidelo.analytics.models import (
     RollupLock,
     RollupState,
 )
+from fidelo.core.actors import Actor
+from fidelo.core.audit import audit_record
 from fidelo.core.clock import now
 from fidelo.core.db import is_postgresql, write_transaction
 from fidelo.core.errors import ValidationFailed
@@ -75,8 +77,10 @@ def month_start(day: dt.date) -> dt.date:
 # --- settings -------------------------------------------------------------------------------
 
 
-def analytics_settings_update(*, organization: Organization, active_days: int | None = None, point_value_minor: int | None = None) -> AnalyticsSettings:
-    """Change what "active" means (days) and the value of 100 points (cents)."""
+def analytics_settings_update(
+    *, organization: Organization, actor: Actor, active_days: int | None = None, point_value_minor: int | None = None
+) -> AnalyticsSettings:
+    """Change what "active" means (days) and the value of 100 points (cents); an audit row records it."""
     errors = {}
     if active_days is not None and not 1 <= active_days <= 3660:
         errors["active_days"] = "between 1 and 3660"
@@ -95,6 +99,10 @@ def analytics_settings_update(*, organization: Organization, active_days: int | 
             fields.append("point_value_minor")
         if fields:
             settings.save(update_fields=[*fields, "updated_at"])
+            audit_record(
+                organization_id=organization.id, actor=actor, action="analytics_settings.update", target_type="analytics_settings",
+                target_id=settings.pk, data={name: getattr(settings, name) for name in fields},
+            )
     return settings
 
 
@@ -453,17 +461,14 @@ def _recompute_day(ctx: _Context, day: dt.date) -> None:
             everyone["points_expired"] += total
         elif kind == TransferKind.ADJUST:
             everyone["points_adjusted_out" if from_member else "points_adjusted_in"] += total
-    active: dict[int, set[int]] = defaultdict(set)
-    for store_id, member_id, total, points in Purchase.objects.filter(organization_id=org, occurred_at__gte=start, occurred_at__lt=stop).values_list(
-        "store_id", "member_id", "total_minor", "points_earned"
+    for row in Purchase.objects.filter(organization_id=org, occurred_at__gte=start, occurred_at__lt=stop).values("store_id").annotate(
+        n=Count("id"), total=Sum("total_minor"), points=Sum("points_earned")
     ):
-        key = store_id or NO_STORE
+        key = row["store_id"] or NO_STORE
         for target in (rows[key], everyone):
-            target["purchases"] += 1
-            target["revenue_minor"] += total
-        rows[key]["points_issued"] += points  # per store: the points its purchases earned
-        active[key].add(member_id)
-        active[ALL_STORES].add(member_id)
+            target["purchases"] += row["n"]
+            target["revenue_minor"] += row["total"]
+        rows[key]["points_issued"] += row["points"]  # per store: the points its purchases earned
     for row in (
         Refund.objects.filter(organization_id=org, occurred_at__gte=start, occurred_at__lt=stop)
         .values("purchase__store_id").annotate(amount=Sum("amount_minor"), points=Sum("points_reversed"))
@@ -472,12 +477,11 @@ def _recompute_day(ctx: _Context, day: dt.date) -> None:
         rows[key]["refunds_minor"] += row["amount"]
         rows[key]["points_reversed"] += row["points"]
         everyone["refunds_minor"] += row["amount"]
-    for store_id, member_id in Visit.objects.filter(organization_id=org, occurred_at__gte=start, occurred_at__lt=stop).values_list("store_id", "member_id"):
-        key = store_id or NO_STORE
-        rows[key]["visits"] += 1
-        everyone["visits"] += 1
-        active[key].add(member_id)
-        active[ALL_STORES].add(member_id)
+    for row in Visit.objects.filter(organization_id=org, occurred_at__gte=start, occurred_at__lt=stop).values("store_id").annotate(n=Count("id")):
+        rows[row["store_id"] or NO_STORE]["visits"] += row["n"]
+        everyone["visits"] += row["n"]
+    for key, members in _active_members(org, start, stop).items():
+        rows[key]["active_members"] = members
     for row in Member.objects.filter(organization_id=org, enrolled_at__gte=start, enrolled_at__lt=stop).values("enrolled_store_id").annotate(n=Count("id")):
         rows[row["enrolled_store_id"] or NO_STORE]["new_members"] += row["n"]
         everyone["new_members"] += row["n"]
@@ -485,12 +489,31 @@ def _recompute_day(ctx: _Context, day: dt.date) -> None:
     for row in Referral.objects.filter(organization_id=org, enrolled_at__gte=start, enrolled_at__lt=stop).values("referrer__enrolled_store_id").annotate(n=Count("id")):
         rows[row["referrer__enrolled_store_id"] or NO_STORE]["referrals"] += row["n"]
         everyone["referrals"] += row["n"]
-    for key, members in active.items():
-        rows[key]["active_members"] = len(members)
     DailyStats.objects.filter(organization_id=org, day=day).delete()
     DailyStats.objects.bulk_create(
         [DailyStats(organization_id=org, store_key=key, day=day, **values) for key, values in rows.items() if any(values.values())]
     )
+
+
+def _active_members(organization_id: int, start: dt.datetime, stop: dt.datetime) -> dict[int, int]:
+    """Distinct members who bought or checked in between start and stop: per store, and for all stores (-1)."""
+    purchases, visits = (connection.ops.quote_name(m._meta.db_table) for m in (Purchase, Visit))
+    both = (
+        f"SELECT store_id, member_id FROM {purchases} WHERE organization_id = %s AND occurred_at >= %s AND occurred_at < %s "
+        f"UNION SELECT store_id, member_id FROM {visits} WHERE organization_id = %s AND occurred_at >= %s AND occurred_at < %s"
+    )
+    adapt = connection.ops.adapt_datetimefield_value
+    params = [organization_id, adapt(start), adapt(stop)] * 2
+    found: dict[int, int] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT store_id, COUNT(DISTINCT member_id) FROM ({both}) AS a GROUP BY store_id", params)
+        for store_id, members in cursor.fetchall():
+            found[store_id or NO_STORE] = found.get(store_id or NO_STORE, 0) + members
+        cursor.execute(f"SELECT COUNT(DISTINCT member_id) FROM ({both}) AS a", params)
+        total = cursor.fetchone()[0]
+    if total:
+        found[ALL_STORES] = total
+    return found
 
 
 # --- rewards ---------------------------------------------------------------------------------

@@ -9,39 +9,43 @@ from fidelo.awards.models import Award
 from fidelo.rules.engine.types import Usage
 
 
-def member_usage(*, member_id: int, rule_ids: Iterable[int], capped_kinds: dict[int, str], day: dt.date) -> dict[int, Usage]:
+def member_usage(*, member_id: int, rule_ids: Iterable[int], capped_kinds: dict[int, str], day: dt.date,
+                 budget_rule_ids: Iterable[int] = ()) -> dict[int, Usage]:
     """For each rule: what it gave the member today, this month and ever (in its capped kind), and its budget spent.
 
-    One query. `capped_kinds` maps a rule to the award kind its limits count.
+    One indexed query on the member's awards (plus one for the rules with a budget).
+    `capped_kinds` maps a rule to the award kind its limits count.
     """
     rule_ids = sorted(set(rule_ids))
     if not rule_ids:
         return {}
     month_start = day.replace(day=1)
-    placeholders = ", ".join(["%s"] * len(rule_ids))
-    kind_cases = " ".join("WHEN %s THEN %s" for _ in rule_ids)
-    kind_params = [value for rule_id in rule_ids for value in (rule_id, capped_kinds.get(rule_id, "points"))]
     sql = (
-        "SELECT r.id, "
-        "COALESCE(SUM(CASE WHEN a.local_day = %s THEN a.amount - a.reversed ELSE 0 END), 0), "
-        "COALESCE(SUM(CASE WHEN a.local_day >= %s THEN a.amount - a.reversed ELSE 0 END), 0), "
-        "COALESCE(SUM(a.amount - a.reversed), 0), "
-        "COALESCE(MAX(b.spent), 0) "
-        "FROM rules_rule r "
-        "LEFT JOIN awards_award a ON a.rule_id = r.id AND a.member_id = %s "
-        f"AND a.kind = CASE r.id {kind_cases} END "
-        "LEFT JOIN rules_rulebudget b ON b.rule_id = r.id "
-        f"WHERE r.id IN ({placeholders}) GROUP BY r.id"
+        "SELECT rule_id, kind, "
+        "SUM(CASE WHEN local_day = %s THEN amount - reversed ELSE 0 END), "
+        "SUM(CASE WHEN local_day >= %s THEN amount - reversed ELSE 0 END), "
+        "SUM(amount - reversed) "
+        f"FROM awards_award WHERE member_id = %s AND rule_id IN ({', '.join(['%s'] * len(rule_ids))}) GROUP BY rule_id, kind"
     )
-    params = [
-        connection.ops.adapt_datefield_value(day), connection.ops.adapt_datefield_value(month_start), member_id, *kind_params, *rule_ids
-    ]
+    adapt = connection.ops.adapt_datefield_value
+    found: dict[int, tuple[int, int, int]] = {}
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {
-            rule_id: Usage(member_day=int(today), member_month=int(month), member_total=int(total), budget_spent=int(spent))
-            for rule_id, today, month, total, spent in cursor.fetchall()
-        }
+        cursor.execute(sql, [adapt(day), adapt(month_start), member_id, *rule_ids])
+        for rule_id, kind, today, month, total in cursor.fetchall():
+            if kind == capped_kinds.get(rule_id, "points"):
+                found[rule_id] = (int(today or 0), int(month or 0), int(total or 0))
+        spent: dict[int, int] = {}
+        budgeted = sorted(set(budget_rule_ids))
+        if budgeted:
+            cursor.execute(f"SELECT rule_id, spent FROM rules_rulebudget WHERE rule_id IN ({', '.join(['%s'] * len(budgeted))})", budgeted)
+            spent = dict(cursor.fetchall())
+    return {
+        rule_id: Usage(
+            member_day=found.get(rule_id, (0, 0, 0))[0], member_month=found.get(rule_id, (0, 0, 0))[1],
+            member_total=found.get(rule_id, (0, 0, 0))[2], budget_spent=int(spent.get(rule_id, 0)),
+        )
+        for rule_id in rule_ids
+    }
 
 
 def source_awards(source_type: str, source_id: int) -> list[Award]:

@@ -14,16 +14,38 @@ COLUMNS = (
 )
 
 
+def _values(row: Award) -> list:
+    return [
+        row.organization_id, row.member_id, row.rule_id, row.rule_version, row.kind, row.amount, row.target, row.source_type,
+        row.source_id, row.transfer_id, json.dumps(row.why), json.dumps(row.line_amounts), 0,
+        connection.ops.adapt_datefield_value(row.local_day), db_time(row.occurred_at), db_time(row.created_at),
+    ]
+
+
 def insert_awards(rows: list[Award]) -> None:
     values = "(" + ", ".join(["%s"] * 16) + ")"
-    params = [
-        value
-        for row in rows
-        for value in (
-            row.organization_id, row.member_id, row.rule_id, row.rule_version, row.kind, row.amount, row.target, row.source_type,
-            row.source_id, row.transfer_id, json.dumps(row.why), json.dumps(row.line_amounts), 0,
-            connection.ops.adapt_datefield_value(row.local_day), db_time(row.occurred_at), db_time(row.created_at),
-        )
-    ]
     with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO awards_award ({COLUMNS}) VALUES {', '.join([values] * len(rows))}", params)
+        cursor.execute(
+            f"INSERT INTO awards_award ({COLUMNS}) VALUES {', '.join([values] * len(rows))}", [v for row in rows for v in _values(row)]
+        )
+
+
+def pg_awards_cte(rows: list[Award], *, source_sql: str, transfer_sql: str, from_sql: str) -> tuple[str, list]:
+    """The award rows as a common table expression, their source and transfer ids taken from
+    rows written by the same statement (see purchases.sql)."""
+    values = ", ".join(
+        ["(%s::bigint, %s::bigint, %s::bigint, %s::integer, %s, %s::bigint, %s, %s, %s::jsonb, %s::jsonb, %s::date, %s::timestamptz, "
+         "%s::timestamptz)"] * len(rows)
+    )
+    params = []
+    for row in rows:
+        v = _values(row)
+        params += v[:8] + v[10:12] + v[13:]  # without source_id, transfer_id and reversed
+    return (
+        f"aw AS (INSERT INTO awards_award ({COLUMNS}) "
+        "SELECT v.organization_id, v.member_id, v.rule_id, v.rule_version, v.kind, v.amount, v.target, v.source_type, "
+        f"{source_sql}, {transfer_sql}, v.why, v.line_amounts, 0, v.local_day, v.occurred_at, v.created_at "
+        f"FROM {from_sql}, (VALUES {values}) AS v(organization_id, member_id, rule_id, rule_version, kind, amount, target, source_type, "
+        "why, line_amounts, local_day, occurred_at, created_at) RETURNING id)",
+        params,
+    )

@@ -43,11 +43,12 @@ def tier_multiplier(program: Program, member: Member) -> int:
 
 def rules_evaluate(
     *, program: Program, member: Member, event: engine.Event, base_units: int = 0, base_line_units: tuple[int, ...] = (),
-    rules: ActiveRules | None = None, facts: engine.MemberFacts | None = None,
+    rules: ActiveRules | None = None, facts: engine.MemberFacts | None = None, explain: bool = False,
 ) -> RulesOutcome | None:
     """What the rules award for `event`; None when no rule listens and no tier benefit applies.
 
-    `facts` replaces the member's real facts (the simulation of a member profile).
+    `facts` replaces the member's real facts (the simulation of a member profile); `explain`
+    also says why each rule that gave nothing did not (the simulation shows it).
     """
     rules = rules or active_rules(program)
     multiplier = facts.tier_multiplier_percent if facts is not None else tier_multiplier(program, member)
@@ -62,13 +63,13 @@ def rules_evaluate(
     if limited and member.pk:
         usage = member_usage(
             member_id=member.pk, rule_ids=[rule.id for rule in limited], capped_kinds={rule.id: main_award(rule)[0] for rule in limited},
-            day=local_date(event.occurred_at, timezone),
+            day=local_date(event.occurred_at, timezone), budget_rule_ids=[rule.id for rule in limited if rule.limits.budget is not None],
         )
     terms = engine.ProgramTerms(
         currency_mode=program.currency_mode, timezone=timezone, rounding=program.rounding, base_units=base_units,
         base_line_units=base_line_units,
     )
-    evaluation = evaluate(event, facts, terms, listening, usage)
+    evaluation = evaluate(event, facts, terms, listening, usage, explain=explain)
     budgets = {rule.id: rule.limits.budget for rule in listening if rule.limits.budget is not None}
     return RulesOutcome(evaluation=evaluation, budgets=budgets)
 

@@ -22,6 +22,7 @@ class Event(models.Model):
     points_earned = models.BigIntegerField(default=0)  # base + bonus, program unit
     occurred_at = models.DateTimeField()
     created_at = models.DateTimeField()
+    cancelled_at = models.DateTimeField(null=True, blank=True)  # what it earned was taken back
 
     class Meta:
         constraints = [

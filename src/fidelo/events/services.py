@@ -4,16 +4,17 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 
-from fidelo.awards.services import awards_apply
+from fidelo.awards.services import awards_apply, awards_reverse
 from fidelo.core.actors import Actor
 from fidelo.core.clock import now, require_aware
 from fidelo.core.db import write_transaction
 from fidelo.core.money import MAX_MINOR
 from fidelo.core.shares import units_for
 from fidelo.events.earning import RulesOutcome, purchase_event, rules_evaluate
-from fidelo.events.errors import InvalidEvent
+from fidelo.events.errors import EventAlreadyCancelled, InvalidEvent
 from fidelo.events.models import Event
-from fidelo.ledger.services import Why, check_member_active, points_earn
+from fidelo.ledger.models import Lot
+from fidelo.ledger.services import Why, check_member_active, points_earn, points_reverse_lot
 from fidelo.members.models import Member
 from fidelo.members.services import member_enroll
 from fidelo.purchases.services import (
@@ -150,3 +151,45 @@ def member_join(*, program: Program, referral_code: str = "", **enroll_fields) -
                 store=member.enrolled_store,
             )
     return member
+
+
+def referral_completed_record(*, program: Program, referral) -> EventResult | None:
+    """The referrer's "referral completed" event, for the rules that reward it (a badge for a
+    first referral, a bonus every fifth one), once per referral."""
+    if referral is None or not active_rules(program).for_event(engine.REFERRAL_COMPLETED):
+        return None
+    return event_record(
+        program=program, member=referral.referrer, type=engine.REFERRAL_COMPLETED, external_id=f"referral:{referral.pk}",
+        occurred_at=referral.completed_at or now(), attributes={"referee_id": referral.referee_id},
+    )
+
+
+def event_cancel(*, program: Program, event: Event, at: dt.datetime | None = None, actor: Actor | None = None) -> Event:
+    """Cancel an event (a review taken down, a payment charged back): take back what it earned,
+    its base points and every award (bonus, stamps, tier points), once. Badges stay."""
+    at = at or now()
+    actor_label = str(actor) if actor else ""
+    with write_transaction():
+        claimed = Event.objects.filter(pk=event.pk, cancelled_at__isnull=True).update(cancelled_at=at)
+        if not claimed:
+            raise EventAlreadyCancelled(f"Event {event.external_id!r} was already cancelled", external_id=event.external_id)
+        member = event.member
+        base_points = 0
+        base_lot = (
+            Lot.objects.select_related("member")
+            .filter(transfer__source_type="event", transfer__source_id=event.pk, transfer__reason="subscription_payment")
+            .first()
+        )
+        if base_lot is not None:
+            base_points = base_lot.amount
+            points_reverse_lot(
+                program=program, lot=base_lot, amount=base_lot.amount, occurred_at=at,
+                why=Why(reason="event_cancelled", params={"label": event.name or event.type}, source_type="event", source_id=event.pk,
+                        actor=actor_label),
+            )
+        awards_reverse(
+            program=program, member=member, source_type="event", source_id=event.pk, done_minor=1, whole_minor=1, occurred_at=at,
+            base_points_back=base_points, refund_minor=event.amount_minor, params={"label": event.name or event.type}, actor=actor_label,
+        )
+    event.refresh_from_db()
+    return event

@@ -49,7 +49,8 @@ def rules_simulate(*, program: Program, event: engine.Event, member: Member | No
     rules = active_rules(program)
     facts = profile_facts(program, profile or {}) if member is None else None
     subject = member if member is not None else Member(organization_id=program.organization_id, enrolled_at=facts.enrolled_at)
-    outcome = rules_evaluate(program=program, member=subject, event=event, base_units=base, base_line_units=base_lines, rules=rules, facts=facts)
+    outcome = rules_evaluate(program=program, member=subject, event=event, base_units=base, base_line_units=base_lines, rules=rules, facts=facts,
+                              explain=True)
     evaluation = outcome.evaluation if outcome else engine.Evaluation(awards=(), skipped=())
     return Simulation(base_units=base, evaluation=evaluation)
 

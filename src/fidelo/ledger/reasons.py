@@ -24,6 +24,7 @@ REASONS = {
     "bonus": _("Bonus: %(label)s"),
     "subscription_payment": _("Subscription payment of %(amount)s"),
     "bonus_reversal": _("Bonus taken back after a refund: %(label)s"),
+    "event_cancelled": _("Points taken back: %(label)s was cancelled"),
     "wallet_credit": _("Wallet credit: %(label)s"),
     "wallet_spend": _("Paid %(amount)s with your wallet at %(store)s"),
     "referral_referrer": _("Referral: %(name)s made their first purchase"),

@@ -86,32 +86,41 @@ def _transfer_values(row: EarnRow, credit_id) -> list:
 # record with the credit, one round trip). Each function returns (sql, params) in text order.
 
 
-def pg_balance_cte(row: EarnRow) -> tuple[str, list]:
+def pg_balance_cte(row: EarnRow, *, extra: int = 0) -> tuple[str, list]:
+    """The balance update. With `extra` (a second credit in the same statement), only a balance
+    not in debt is updated: each credit's lot is then whole (else nothing is written and the
+    caller takes the general path, which shares a debt between the lots)."""
+    if extra:
+        return (
+            "a AS (UPDATE ledger_account SET balance = balance + %s WHERE member_id = %s AND kind = %s AND unit = %s AND balance >= 0 "
+            "RETURNING id, balance)",
+            [row.amount + extra, row.member_id, row.account_kind, row.unit],
+        )
     return (
         "a AS (UPDATE ledger_account SET balance = balance + %s WHERE member_id = %s AND kind = %s AND unit = %s RETURNING id, balance)",
         [row.amount, row.member_id, row.account_kind, row.unit],
     )
 
 
-def pg_transfer_cte(row: EarnRow, *, source_id_sql: str = "%s", from_sql: str = "a") -> tuple[str, list]:
+def pg_transfer_cte(row: EarnRow, *, source_id_sql: str = "%s", from_sql: str = "a", name: str = "t") -> tuple[str, list]:
     values = _transfer_values(row, None)
     head, tail = values[:3], values[4:]  # without credit_id (a.id)
     source_index = 6  # amount, kind, reason, params, note, source_type, [source_id], actor, occurred, created
     params = head + tail[:source_index] + ([row.source_id] if source_id_sql == "%s" else []) + tail[source_index + 1 :]
     return (
-        f"t AS (INSERT INTO ledger_transfer ({TRANSFER_COLUMNS}) "
+        f"{name} AS (INSERT INTO ledger_transfer ({TRANSFER_COLUMNS}) "
         f"SELECT %s, %s, %s, a.id, %s, %s, %s, %s::jsonb, %s, %s, {source_id_sql}, %s, %s, %s FROM {from_sql} RETURNING id)",
         params,
     )
 
 
-def pg_lot_cte(row: EarnRow) -> tuple[str, list]:
+def pg_lot_cte(row: EarnRow, *, name: str = "l", transfer: str = "t") -> tuple[str, list]:
     return (
-        "l AS (INSERT INTO ledger_lot (organization_id, member_id, unit, amount, remaining, status, earned_at, available_at, expires_at, transfer_id) "
+        f"{name} AS (INSERT INTO ledger_lot (organization_id, member_id, unit, amount, remaining, status, earned_at, available_at, expires_at, transfer_id) "
         "SELECT %s, %s, %s, %s, "
         "CASE WHEN %s THEN %s ELSE LEAST(%s, GREATEST(a.balance, 0)) END, "
         "CASE WHEN %s THEN 'pending' WHEN LEAST(%s, GREATEST(a.balance, 0)) > 0 THEN 'available' ELSE 'closed' END, "
-        "%s, %s, %s, t.id FROM a, t RETURNING id, remaining, status)",
+        f"%s, %s, %s, {transfer}.id FROM a, {transfer} RETURNING id, remaining, status)",
         [
             row.organization_id, row.member_id, row.unit, row.amount,
             row.pending, row.amount, row.amount,

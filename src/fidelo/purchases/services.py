@@ -8,7 +8,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import F
 
-from fidelo.awards.services import awards_apply, awards_reverse, bonus_why, points_awards
+from fidelo.awards.services import award_row, awards_apply, awards_reverse, bonus_why, points_awards
 from fidelo.core.actors import Actor
 from fidelo.core.clock import local_date, now, require_aware
 from fidelo.core.db import all_or_nothing, mark_saved, write_transaction
@@ -135,6 +135,15 @@ class PurchasePlan:
         """Only the base credit to write: the one-statement path applies."""
         return not self.follow_ups and not (self.evaluation and self.evaluation.awards)
 
+    @property
+    def points_only(self) -> bool:
+        """The rules give points only, none from a rule with a budget, and nothing else follows:
+        the bonus can go in the same statement as the base points (PostgreSQL)."""
+        return (
+            not self.follow_ups and self.evaluation is not None
+            and all(award.kind == "points" and award.rule_id not in self.budgets for award in self.evaluation.awards)
+        )
+
 
 def purchase_plan(
     *,
@@ -236,14 +245,24 @@ def purchase_apply_with_receipt(
     On PostgreSQL it is one statement that commits by itself (see purchases.sql); else, or
     for a member's very first credit (accounts not opened yet), one write transaction.
     """
-    if connection.vendor == "postgresql" and plan.points > 0 and plan.simple:
-        purchase = _unsaved_purchase(plan)
+    if connection.vendor == "postgresql" and plan.points > 0 and (plan.simple or plan.points_only):
+        bonus = list(plan.evaluation.awards) if not plan.simple else []
+        bonus_total = sum(award.amount for award in bonus)
+        purchase = _unsaved_purchase(plan, bonus_total)
         lines = _line_rows(plan, purchase)
         row = earn_row(program=plan.program, member=plan.member, amount=plan.points, why=_purchase_why(plan, None), occurred_at=plan.occurred_at)
+        bonus_row = award_rows = None
+        if bonus:
+            bonus_row = earn_row(program=plan.program, member=plan.member, amount=bonus_total, occurred_at=plan.occurred_at,
+                                 why=bonus_why(bonus, source_type="purchase", source_id=None, actor=str(plan.actor) if plan.actor else ""))
+            day = local_date(plan.occurred_at, plan.program.organization.timezone)
+            award_rows = [award_row(award, member=plan.member, source_type="purchase", source_id=0, occurred_at=plan.occurred_at, day=day)
+                          for award in bonus]
         purchase.id = 0  # the statement puts the real id in the stored response
-        result = PurchaseResult(purchase=purchase, pending=row.pending, available_at=row.available_at, lines=lines)
+        result = PurchaseResult(purchase=purchase, pending=row.pending, available_at=row.available_at, lines=lines, bonus_points=bonus_total,
+                                awards=award_rows or [])
         status, template = respond(result)
-        written = purchase_sql.record_postgresql(purchase, lines, row, receipt, status, template)
+        written = purchase_sql.record_postgresql(purchase, lines, row, receipt, status, template, bonus=bonus_row, awards=award_rows)
         if written is not None:
             return status, written[0]
     with all_or_nothing():

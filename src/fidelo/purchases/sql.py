@@ -13,6 +13,8 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from fidelo.awards.models import Award
+from fidelo.awards.sql import pg_awards_cte
 from fidelo.core.db import fetchone_prepared, mark_saved
 from fidelo.core.idempotency import RECEIPT_COLUMNS, Receipt, receipt_params
 from fidelo.ledger.models import Lot, Transfer
@@ -72,17 +74,20 @@ def set_bonus(purchase_id: int, points: int) -> None:
 
 
 def record_postgresql(
-    purchase: Purchase, lines: list[PurchaseLine], row: EarnRow, receipt: Receipt, status: int, template: dict[str, Any]
+    purchase: Purchase, lines: list[PurchaseLine], row: EarnRow, receipt: Receipt, status: int, template: dict[str, Any],
+    bonus: EarnRow | None = None, awards: list[Award] | None = None,
 ):
     """Write it all in one statement; return (body, transfer, lot), or None if nothing could be written.
 
     `purchase`, `lines` and `row` are the rows to write, built by the caller, their ids unset.
     `template` is the response to store in the idempotency record; the purchase id, known
     only once written, is put in its "id" by the statement itself. On success the ids are
-    set on `purchase` and `lines`.
+    set on `purchase` and `lines`. With `bonus` (the rules' points, a second credit kept apart)
+    and its `awards` rows, those go in the same statement; then a member in debt writes
+    nothing and the caller takes the general path.
     """
     ctes = [
-        pg_balance_cte(row),
+        pg_balance_cte(row, extra=bonus.amount if bonus else 0),
         (
             f"p AS (INSERT INTO purchases_purchase ({PURCHASE_COLUMNS}) SELECT {', '.join(['%s'] * 14)} FROM a RETURNING id)",
             purchase_values(purchase),
@@ -90,6 +95,13 @@ def record_postgresql(
         pg_transfer_cte(row, source_id_sql="p.id", from_sql="a, p"),
         pg_lot_cte(row),
     ]
+    if bonus is not None:
+        ctes += [
+            pg_transfer_cte(bonus, source_id_sql="p.id", from_sql="a, p", name="tb"),
+            pg_lot_cte(bonus, name="lb", transfer="tb"),
+        ]
+        if awards:
+            ctes.append(pg_awards_cte(awards, source_sql="p.id", transfer_sql="tb.id", from_sql="p, tb"))
     if lines:
         values = ", ".join(["(%s, %s, %s, %s, %s, %s::bigint, %s::bigint, %s::bigint, %s::bigint, %s::bigint)"] * len(lines))
         ctes.append(
@@ -118,7 +130,8 @@ def record_postgresql(
         )
     )
     line_ids = ", (SELECT array_agg(id ORDER BY position) FROM ln)" if lines else ", NULL"
-    sql, params = compose(ctes, f"SELECT p.id, a.id, a.balance, t.id, l.id, l.remaining, l.status{line_ids} FROM a, p, t, l, i")
+    tables = "a, p, t, l, i, tb, lb" if bonus is not None else "a, p, t, l, i"
+    sql, params = compose(ctes, f"SELECT p.id, a.id, a.balance, t.id, l.id, l.remaining, l.status{line_ids} FROM {tables}")
     # Inside a caller's transaction (tests), a failure must not spoil it: use a savepoint.
     with transaction.atomic() if connection.in_atomic_block else nullcontext():
         found = fetchone_prepared(sql, params)

@@ -27,6 +27,7 @@ from fidelo.analytics.services import (
     rollups_refresh,
 )
 from fidelo.analytics.tests.raw import Raw
+from fidelo.conftest import STAFF
 from fidelo.core.clock import now
 from fidelo.demo.seed import CAFE, GYM, seed_demo
 from fidelo.tenancy.models import Organization, Store
@@ -180,7 +181,7 @@ def test_member_panels_tiers_cohorts_rfm_value_engagement_and_liability(demo):
         unused = sum(f["balance"] for f in figures.values())
         points = selectors.panel_points(organization_id=org.id, period=period)
         assert points.unused == unused and points.unused_value_minor == unused  # 100 points = 1 € by default
-        analytics_settings_update(organization=org, point_value_minor=250)
+        analytics_settings_update(organization=org, actor=STAFF, point_value_minor=250)
         assert selectors.panel_points(organization_id=org.id, period=period).unused_value_minor == unused * 250 // 100
         tiers = selectors.panel_tiers(organization_id=org.id, period=period)
         assert {t.tier: t.members for t in tiers} == dict(Counter(m.tier for m in raw.members.values()))
@@ -244,7 +245,7 @@ def test_the_active_member_definition_is_a_setting(demo):
     org = demo[CAFE]
     figures = Raw(org).member_figures()
     for days in (1, 7, 30, 45, 61, 400):
-        analytics_settings_update(organization=org, active_days=days)
+        analytics_settings_update(organization=org, actor=STAFF, active_days=days)
         since = now() - dt.timedelta(days=days)
         expected = sum(1 for f in figures.values() if f["last"] and f["last"] >= since)
         assert selectors.general_stats(organization_id=org.id).active_members == expected
@@ -263,7 +264,6 @@ def _snapshot(org_id: int):
 
 
 def test_incremental_refresh_equals_a_rebuild_and_is_idempotent(demo):
-    from fidelo.conftest import STAFF
     from fidelo.ledger.services import points_adjust
     from fidelo.members.models import Member
     from fidelo.members.services import member_enroll

@@ -151,6 +151,7 @@ class World:
     reward: Reward | None = None  # a 5 € voucher for 10 points
     partner: Reward | None = None  # a partner reward with a pool of codes
     voucher: Voucher | None = None  # the member's 5 € voucher, issued
+    rule_id: int = 0  # a rule rewarding reviews (it never fires on the purchases of the tests)
 
 
 @dataclass(frozen=True)
@@ -237,7 +238,27 @@ REWARD_ENDPOINTS = [
     Endpoint("voucher.cancel", "POST", lambda w: f"{API}/vouchers/{_code(w)}/cancel"),
 ]
 
-ENDPOINTS = LEDGER_ENDPOINTS + REWARD_ENDPOINTS
+REVIEW_RULE = {"name": "Avis", "event": "review", "effects": [{"type": "fixed_points", "points": 5}]}
+
+RULE_ENDPOINTS = [
+    Endpoint("rule.list", "GET", lambda w: f"{API}/rules"),
+    Endpoint("rule.create", "POST", lambda w: f"{API}/rules", lambda w: {"definition": REVIEW_RULE}),
+    Endpoint("rule.get", "GET", lambda w: f"{API}/rules/{w.rule_id}"),
+    Endpoint("rule.change", "PUT", lambda w: f"{API}/rules/{w.rule_id}", lambda w: {"definition": {**REVIEW_RULE, "name": "Avis 2"}}),
+    Endpoint("rule.versions", "GET", lambda w: f"{API}/rules/{w.rule_id}/versions"),
+    Endpoint("rule.activate", "POST", lambda w: f"{API}/rules/{w.rule_id}/activate"),
+    Endpoint("rule.deactivate", "POST", lambda w: f"{API}/rules/{w.rule_id}/deactivate"),
+    Endpoint("rule.simulate", "POST", lambda w: f"{API}/rules/simulate",
+             lambda w: {"member": {"id": w.member.id}, "event": {"type": "review", "occurred_at": ago(minutes=5)}}),
+    Endpoint("event.create", "POST", lambda w: f"{API}/events",
+             lambda w: {"type": "review", "member": {"id": w.member.id}, "external_id": unique("E"), "occurred_at": ago(minutes=5)}),
+    Endpoint("event.cancel", "POST", lambda w: f"{API}/events/{unique('E')}/cancel"),
+    Endpoint("member.update", "PATCH", lambda w: f"{API}/members/{w.member.id}", lambda w: {"first_name": "Annie"}),
+    Endpoint("program.member_attributes", "PUT", lambda w: f"{API}/program/member-attributes",
+             lambda w: {"attributes": [{"key": "boisson", "type": "string"}]}),
+]
+
+ENDPOINTS = LEDGER_ENDPOINTS + REWARD_ENDPOINTS + RULE_ENDPOINTS
 ENDPOINTS_BY_NAME = {e.name: e for e in ENDPOINTS}
 # The POSTs the generic bad-input and idempotency tests walk through; the rewards endpoints
 # have theirs in test_rewards_generic.py (they need with_rewards()).
@@ -250,7 +271,12 @@ def make_world(org: Organization, store: Store, api: ApiClient) -> World:
     member = make_member(org, first_name="Anne", last_name="Dupont", email="anne.dupont@exemple.fr", phone="06 12 34 56 78")
     friend = make_member(org, first_name="Bruno", last_name="Martin", email="bruno.martin@exemple.fr")
     purchase = buy(api, member, store)
-    return World(org=org, store=store, member=member, friend=friend, purchase=purchase, api=api)
+    from fidelo.awards.catalog import rule_catalog
+    from fidelo.rules.services import rule_create
+    from fidelo.tenancy.selectors import program_for
+
+    rule = rule_create(organization=org, definition=REVIEW_RULE, catalog=rule_catalog(program_for(org.id)), actor=STAFF)
+    return World(org=org, store=store, member=member, friend=friend, purchase=purchase, api=api, rule_id=rule.id)
 
 
 def client_for(org: Organization, store: Store | None = None) -> ApiClient:

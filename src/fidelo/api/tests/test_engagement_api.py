@@ -98,7 +98,7 @@ def test_a_member_is_named_by_id_card_email_phone_or_external_id(api, program, m
     ("ref", "status", "code"),
     [
         ("999999999", 404, "member_not_found"),
-        ("99999999999999999999999", 404, "member_not_found"),
+        ("99999999999999999999999", 422, "member_identifier_invalid"),  # beyond any id
         ("abc", 422, "member_identifier_invalid"),
         ("shoe:42", 422, "member_identifier_invalid"),
         ("card:", 422, "member_identifier_invalid"),

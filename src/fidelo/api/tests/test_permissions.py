@@ -88,6 +88,14 @@ OTHER_ORG_DENIALS = {
     "member.adjust": (404, "member_not_found", 1),
     "transfer.create": (404, "member_not_found", 1),
     "visit.create": (404, "member_not_found", 1),
+    "rule.get": (404, "rule_not_found", 0),
+    "rule.change": (404, "rule_not_found", 0),
+    "rule.versions": (404, "rule_not_found", 0),
+    "rule.activate": (404, "rule_not_found", 0),
+    "rule.deactivate": (404, "rule_not_found", 0),
+    "rule.simulate": (404, "member_not_found", 0),
+    "event.create": (404, "member_not_found", 1),
+    "member.update": (404, "member_not_found", 0),
 }
 
 

@@ -34,7 +34,7 @@ def test_a_purchase_returns_what_was_recorded(api, member, store):
         "total_cents": 4250,
         "refunded_cents": 0,
         "currency": "EUR",
-        "points": {"earned": 42, "status": "available", "available_at": "2026-03-01T10:00:00+01:00"},
+        "points": {"earned": 42, "bonus": 0, "status": "available", "available_at": "2026-03-01T10:00:00+01:00"},
         "points_reversed": 0,
         "lines": [],
     }
@@ -97,7 +97,7 @@ def test_points_follow_the_program_rate_and_rounding(api, org, member):
 def test_a_purchase_too_small_to_earn_writes_no_ledger_entry(api, member):
     before = Transfer.objects.count()
     purchase = buy(api, member, total_cents=99)
-    assert purchase["points"] == {"earned": 0, "status": "none", "available_at": None}
+    assert purchase["points"] == {"earned": 0, "bonus": 0, "status": "none", "available_at": None}
     assert Transfer.objects.count() == before
     assert api.get(f"{API}/purchases/{purchase['external_id']}").json()["points"]["status"] == "none"
 

@@ -6,7 +6,7 @@ from fidelo.api.tests.helpers import API, assert_problem, nothing_written
 from fidelo.awards.models import Award
 from fidelo.conftest import STAFF, at, make_member, make_org
 from fidelo.ledger.models import Account
-from fidelo.tenancy.services import program_update, store_create
+from fidelo.tenancy.services import store_create
 from fidelo.tiers.services import tier_level_create
 
 pytestmark = pytest.mark.django_db
@@ -250,3 +250,22 @@ def test_a_member_of_another_organization_cannot_be_credited(api):
         response = api.post(f"{API}/events", {"type": "review", "member": {"id": stranger.id}, "external_id": "s",
                                               "occurred_at": at(2026, 3, 2).isoformat()})
         assert response.status_code == 404
+
+
+def test_a_cancelled_event_gives_back_what_it_earned_once(api, member):
+    create(api, {"name": "Fidèle 3 mois", "event": "subscription_payment", "effects": [{"type": "fixed_points", "points": 10}]})
+    body = {"type": "subscription_payment", "member": {"id": member.id}, "external_id": "sub-1", "occurred_at": at(2026, 3, 2).isoformat(),
+            "amount_cents": 3000}
+    assert api.post(f"{API}/events", body).json()["bonus_points"] == 10
+    assert balance(member) == 30 + 10
+    cancelled = api.post(f"{API}/events/sub-1/cancel")
+    assert cancelled.status_code == 200, cancelled.content
+    assert cancelled.json()["cancelled_at"]
+    assert balance(member) == 0
+    with nothing_written(idempotency_records=1):
+        assert_problem(api.post(f"{API}/events/sub-1/cancel", key="again"), 409, "event_already_cancelled")
+    with nothing_written(idempotency_records=1):
+        assert_problem(api.post(f"{API}/events/nope/cancel", key="unknown"), 404, "event_not_found")
+    from fidelo.ledger.selectors import ledger_verify
+
+    assert ledger_verify(organization_id=member.organization_id) == []

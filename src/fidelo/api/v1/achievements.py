@@ -13,7 +13,7 @@ from pydantic import AfterValidator, BaseModel, Field, StrictBool
 from fidelo.api.v1.auth import actor_of, context
 from fidelo.api.v1.idempotency import idempotent_post
 from fidelo.api.v1.schemas import Strict, Text, refuse_nul
-from fidelo.api.v1.stamp_cards import member_from_ref
+from fidelo.api.v1.members import member_from_path
 from fidelo.engagement.selectors import badge_by_code, badge_list, member_achievements
 from fidelo.engagement.services import achievement_create, achievement_update
 
@@ -107,7 +107,7 @@ def create_badge(request: HttpRequest, body: BadgeIn) -> HttpResponse:
 
 @router.get("/members/{member_ref}", response=MemberBadgesOut, summary="The badges a member earned, earliest first")
 def member_badges(request: HttpRequest, member_ref: Text) -> dict:
-    member = member_from_ref(context(request).organization, member_ref)
+    member = member_from_path(context(request).organization, member_ref)
     return {
         "member_id": member.id,
         "items": [

@@ -7,9 +7,11 @@ from fidelo.api.v1.auth import actor_of, context, store_for
 from fidelo.api.v1.idempotency import idempotent_post
 from fidelo.api.v1.members import resolve_member
 from fidelo.api.v1.rule_schemas import EventIn, EventOut
+from fidelo.api.v1.schemas import Text
 from fidelo.api.v1.rules import award_body
 from fidelo.events.errors import DuplicateEvent
-from fidelo.events.services import event_record
+from fidelo.events.selectors import access_event
+from fidelo.events.services import event_cancel, event_record
 from fidelo.rules.engine import types as engine
 from fidelo.tenancy.selectors import program_for
 
@@ -52,3 +54,19 @@ def create_event(request: HttpRequest, body: EventIn) -> HttpResponse:
         request, operation="event.create", payload=body.model_dump(mode="json"), execute=execute, key_fallback=f"event:{body.external_id}",
         duplicate=lambda: DuplicateEvent(external_id=body.external_id),
     )
+
+
+@router.post("/{external_id}/cancel", response={200: EventOut}, summary="Cancel an event: take back what it earned")
+def cancel_event(request: HttpRequest, external_id: Text) -> HttpResponse:
+    ctx = context(request)
+
+    def execute() -> tuple[int, dict]:
+        event = event_cancel(program=program_for(ctx.organization.id), event=access_event(ctx.organization.id, external_id),
+                             actor=actor_of(request))
+        return 200, EventOut(
+            id=event.id, type=event.type, name=event.name, external_id=event.external_id, member_id=event.member_id,
+            occurred_at=event.occurred_at, base_points=0, bonus_points=0, awards=[], cancelled_at=event.cancelled_at,
+        ).model_dump(mode="json")
+
+    return idempotent_post(request, operation="event.cancel", payload={"event": external_id}, execute=execute,
+                           key_fallback=f"event-cancel:{external_id}")

@@ -44,6 +44,7 @@ from fidelo.ledger.selectors import (
     member_history,
 )
 from fidelo.ledger.services import points_adjust, program_unit
+from fidelo.members.errors import InvalidMemberData
 from fidelo.members.models import Member
 from fidelo.members.selectors import (
     access_member,
@@ -74,6 +75,25 @@ def resolve_member(organization: Organization, ref: MemberRef, *, lean: bool = F
     return member_lookup(
         organization, member_id=ref.id, card=ref.card, email=ref.email, phone=ref.phone, external_id=ref.external_id, lean=lean
     )
+
+
+PATH_REF_KINDS = {"card", "email", "phone", "external_id"}
+
+
+def member_from_path(organization: Organization, member_ref: str) -> Member:
+    """The member a path names: `42` (the id) or `card:…`, `email:…`, `phone:…`, `external_id:…`
+    (used by /tiers/members/{member_ref}, /referrals/members/…, /stamp-cards/members/…)."""
+    text = member_ref.strip()
+    if text.isdigit():
+        ref = MemberRef(id=int(text)) if len(text) <= 19 else None
+    else:
+        kind, _, value = text.partition(":")
+        ref = MemberRef(**{kind: value}) if kind in PATH_REF_KINDS and value.strip() and len(value) <= 254 else None
+    if ref is None:
+        raise InvalidMemberData(
+            "Name the member by id, or by card:…, email:…, phone:… or external_id:…", code="member_identifier_invalid", field="member_ref"
+        )
+    return resolve_member(organization, ref)
 
 
 def member_body(member: Member, consents: dict | None = None) -> dict:

@@ -12,7 +12,7 @@ from fidelo.core.idempotency import StoresReceipt
 from fidelo.purchases.errors import DuplicatePurchase, DuplicateRefund
 from fidelo.purchases.models import Purchase, PurchaseLine
 from fidelo.purchases.selectors import access_purchase, purchase_points
-from fidelo.events.services import purchase_plan_with_rules
+from fidelo.events.services import purchase_plan_with_rules, referral_completed_record
 from fidelo.purchases.services import (
     LineInput,
     RefundLineInput,
@@ -37,7 +37,7 @@ def purchase_body(purchase: Purchase, lines: list[PurchaseLine], store: Store | 
         total_cents=purchase.total_minor,
         refunded_cents=purchase.refunded_minor,
         currency=purchase.currency,
-        points={"earned": purchase.points_earned, "status": status, "available_at": available_at},
+        points={"earned": purchase.points_earned, "bonus": purchase.points_bonus, "status": status, "available_at": available_at},
         points_reversed=purchase.points_reversed,
         lines=[
             {"position": line.position, "sku": line.sku, "quantity": line.quantity, "amount_cents": line.amount_minor, "points": line.points_earned}
@@ -75,14 +75,20 @@ def create_purchase(request: HttpRequest, body: PurchaseIn) -> HttpResponse:
         )
 
         def respond(result) -> tuple[int, dict]:
+            completed["referral"] = result.referral
             return 201, purchase_body(result.purchase, result.lines, store, pending=result.pending, available_at=result.available_at)
 
         return StoresReceipt(lambda receipt: purchase_apply_with_receipt(plan, receipt=receipt, respond=respond))
 
-    return idempotent_post(
+    completed: dict = {}
+    response = idempotent_post(
         request, operation="purchase.create", payload=payload, prepare=prepare, key_fallback=f"purchase:{body.external_id}",
         duplicate=lambda: DuplicatePurchase(external_id=body.external_id),
     )
+    if completed.get("referral") is not None:
+        # The purchase completed a referral: the referrer's own event, for the rules that reward it.
+        referral_completed_record(program=program_for(ctx.organization.id), referral=completed["referral"])
+    return response
 
 
 @router.get("/{external_id}", response={200: PurchaseOut}, summary="Get a purchase by its external id")

@@ -10,13 +10,11 @@ from pydantic import BaseModel, Field, StrictBool, StrictInt
 
 from fidelo.api.v1.auth import actor_of, context
 from fidelo.api.v1.idempotency import idempotent_post
-from fidelo.api.v1.members import resolve_member
+from fidelo.api.v1.members import member_from_path, resolve_member
 from fidelo.api.v1.schemas import MemberRef, Strict, Text, Timestamp
 from fidelo.core.clock import now, require_aware
 from fidelo.core.errors import ValidationFailed
 from fidelo.core.money import MAX_MINOR
-from fidelo.members.errors import InvalidMemberData
-from fidelo.members.models import Member
 from fidelo.referrals.models import Referral, ReferralSettings
 from fidelo.referrals.selectors import (
     member_referrals,
@@ -143,24 +141,6 @@ def put_settings(request: HttpRequest, body: ReferralSettingsIn) -> dict:
     values["min_purchase_minor"] = values.pop("min_purchase_cents")
     saved = referral_settings_update(organization=organization, actor=actor_of(request), **values)
     return settings_body(saved, organization)
-
-
-REF_KINDS = {"card", "email", "phone", "external_id"}
-
-
-def member_from_path(organization: Organization, member_ref: str) -> Member:
-    """`42` (id) or `card:…`, `email:…`, `phone:…`, `external_id:…` (as in /tiers/members/{member_ref})."""
-    text = member_ref.strip()
-    if text.isdigit():
-        ref = MemberRef(id=int(text)) if len(text) <= 19 else None
-    else:
-        kind, _, value = text.partition(":")
-        ref = MemberRef(**{kind: value}) if kind in REF_KINDS and value.strip() and len(value) <= 254 else None
-    if ref is None:
-        raise InvalidMemberData(
-            "Name the member by id, or by card:…, email:…, phone:… or external_id:…", code="member_identifier_invalid", field="member_ref"
-        )
-    return resolve_member(organization, ref)
 
 
 @router.get("/members/{member_ref}", response=MemberReferralsOut, summary="A member's code, link and the referrals they made")

@@ -78,6 +78,7 @@ class EventOut(BaseModel):
     base_points: int
     bonus_points: int
     awards: list[AwardOut]
+    cancelled_at: dt.datetime | None = None
 
 
 class SimulatedEventIn(Strict):

@@ -88,6 +88,7 @@ class PointsOut(BaseModel):
     earned: int
     status: Literal["pending", "available", "none"]
     available_at: dt.datetime | None
+    bonus: int = Field(0, description="what earning rules added on top of the base points (a separate ledger credit)")
 
 
 class PurchaseLineOut(BaseModel):

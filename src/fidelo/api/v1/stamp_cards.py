@@ -15,23 +15,19 @@ from pydantic import (
     Field,
     StrictBool,
     StrictInt,
-    ValidationError,
 )
 
 from fidelo.api.v1.auth import actor_of, context
 from fidelo.api.v1.idempotency import idempotent_post
-from fidelo.api.v1.members import resolve_member
-from fidelo.api.v1.schemas import MemberRef, Strict, Text, refuse_nul
+from fidelo.api.v1.members import member_from_path
+from fidelo.api.v1.schemas import Strict, Text, refuse_nul
 from fidelo.engagement.selectors import (
     member_stamp_cards,
     stamp_card_by_code,
     stamp_card_list,
 )
 from fidelo.engagement.services import stamp_card_create, stamp_card_update
-from fidelo.members.errors import InvalidMemberData
-from fidelo.members.models import Member
 from fidelo.rewards.selectors import access_reward
-from fidelo.tenancy.models import Organization
 
 router = Router(tags=["stamp cards"])
 
@@ -39,24 +35,6 @@ Code = Annotated[str, AfterValidator(refuse_nul), Field(min_length=1, max_length
 Name = Annotated[str, Field(max_length=200)]
 Description = Annotated[str, Field(max_length=5000)]
 StampsRequired = Annotated[StrictInt, Field(ge=1, le=1000, description="stamps that fill the card (10: the 11th coffee free)")]
-
-# A member in a path: the member id, or "card:…", "email:…", "phone:…", "external_id:…".
-REF_KINDS = {"id", "card", "email", "phone", "external_id"}
-
-
-def member_from_ref(organization: Organization, ref: str) -> Member:
-    """The member a path names: `123` (id) or `card:0412…`, `email:anne@…`, `phone:06…`, `external_id:…`."""
-    kind, _, value = ref.partition(":") if ":" in ref else ("id", "", ref)
-    if kind not in REF_KINDS or not value.strip():
-        raise InvalidMemberData(
-            "Name the member by id, or as card:…, email:…, phone:… or external_id:…", code="member_identifier_invalid"
-        )
-    try:
-        member_ref = MemberRef(**{kind: int(value) if kind == "id" else value})
-    except (ValueError, ValidationError) as error:
-        raise InvalidMemberData(f"Invalid member reference {ref!r}", code="member_identifier_invalid") from error
-    return resolve_member(organization, member_ref)
-
 
 class StampCardIn(Strict):
     code: Code = Field(description="letters, digits, '-' or '_': what earning rules name")
@@ -144,7 +122,7 @@ def create_card(request: HttpRequest, body: StampCardIn) -> HttpResponse:
 
 @router.get("/members/{member_ref}", response=MemberCardsOut, summary="A member's cards: stamps on the current card, cards filled")
 def member_cards(request: HttpRequest, member_ref: Text) -> dict:
-    member = member_from_ref(context(request).organization, member_ref)
+    member = member_from_path(context(request).organization, member_ref)
     return {
         "member_id": member.id,
         "items": [

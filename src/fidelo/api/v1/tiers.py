@@ -14,11 +14,10 @@ from pydantic import BaseModel, Field, StrictInt
 
 from fidelo.api.v1.auth import actor_of, context
 from fidelo.api.v1.idempotency import idempotent_post
-from fidelo.api.v1.members import resolve_member
-from fidelo.api.v1.schemas import MemberRef, Strict, Text, Timestamp
+from fidelo.api.v1.members import member_from_path
+from fidelo.api.v1.schemas import Strict, Text, Timestamp
 from fidelo.core.clock import now
 from fidelo.core.errors import PermissionDenied
-from fidelo.members.errors import InvalidMemberData
 from fidelo.members.models import Member
 from fidelo.tenancy.selectors import KeyContext, program_for
 from fidelo.tiers.errors import TierNotFound, VipExternalIdReused
@@ -214,24 +213,6 @@ def member_tier_body(member: Member) -> dict:
     ).model_dump(mode="json")
 
 
-REF_KINDS = {"card", "email", "phone", "external_id"}
-
-
-def member_from_path(ctx: KeyContext, member_ref: str) -> Member:
-    """`42` (id) or `card:…`, `email:…`, `phone:…`, `external_id:…`."""
-    text = member_ref.strip()
-    if text.isdigit():
-        ref = MemberRef(id=int(text)) if len(text) <= 19 else None
-    else:
-        kind, _, value = text.partition(":")
-        ref = MemberRef(**{kind: value}) if kind in REF_KINDS and value.strip() and len(value) <= 254 else None
-    if ref is None:
-        raise InvalidMemberData(
-            "Name the member by id, or by card:…, email:…, phone:… or external_id:…", code="member_identifier_invalid", field="member_ref"
-        )
-    return resolve_member(ctx.organization, ref)
-
-
 def _fields(values: dict) -> dict:
     renamed = {"vip_price_cents": "vip_price_minor"}
     return {renamed.get(name, name): value for name, value in values.items()}
@@ -275,7 +256,7 @@ def put_settings(request: HttpRequest, body: SettingsIn) -> dict:
 
 @router.get("/members/{member_ref}", response=MemberTierOut, summary="A member's tier, progress to the next level, coming downgrade, history")
 def get_member_tier(request: HttpRequest, member_ref: Text) -> dict:
-    return member_tier_body(member_from_path(context(request), member_ref))
+    return member_tier_body(member_from_path(context(request).organization, member_ref))
 
 
 @router.post("/members/{member_ref}/vip", response={201: MemberTierOut}, summary="The member bought a VIP level (idempotent by external_id)")
@@ -283,7 +264,7 @@ def buy_vip(request: HttpRequest, member_ref: Text, body: VipIn) -> HttpResponse
     ctx = context(request)
 
     def execute() -> tuple[int, dict]:
-        member = member_from_path(ctx, member_ref)
+        member = member_from_path(ctx.organization, member_ref)
         tier_vip_purchase(
             program=program_for(ctx.organization.id), member=member, tier_code=body.tier, external_id=body.external_id,
             occurred_at=body.occurred_at or now(), actor=actor_of(request),
@@ -302,7 +283,7 @@ def set_manual(request: HttpRequest, member_ref: Text, body: ManualIn) -> HttpRe
     _organization_key(ctx)
 
     def execute() -> tuple[int, dict]:
-        member = member_from_path(ctx, member_ref)
+        member = member_from_path(ctx.organization, member_ref)
         tier_set_manual(member=member, tier_code=body.tier or "", actor=actor_of(request), reason=body.reason)
         return 200, member_tier_body(member)
 

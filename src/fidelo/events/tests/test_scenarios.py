@@ -168,3 +168,68 @@ def test_the_history_says_which_rule_gave_the_bonus(api, member):
     assert [(r["rule_id"], r["rule_version"], r["points"]) for r in bonus[0]["rules"]] == [(rule["id"], 1, 20)]
     assert "Double points le samedi" in bonus[0]["reason"]
     assert bonus[0]["rules"][0]["explanation"]
+
+
+def test_a_bonus_on_a_member_in_debt_is_shared_as_the_ledger_says(api, org, member):
+    """The one-statement path does not take a member in debt: the general path pays the debt first."""
+    from fidelo.ledger.services import points_adjust
+
+    add_rule(api, SATURDAY_RULE)
+    buy(api, member, "monday", at(2026, 3, 2), total=5000)
+    points_adjust(program=program_for(org.id), member=member, delta=-50, note="échange en caisse", actor=STAFF)
+    assert api.post(f"{API}/purchases/monday/refunds", {"external_id": "r-monday"}).status_code == 201
+    assert balance(member) == -50  # the program takes refunded points back, even into a debt
+    buy(api, member, "debt", at(2026, 3, 7), total=2000)  # 20 base + 20 bonus
+    assert balance(member) == -50 + 40
+    from fidelo.ledger.selectors import ledger_verify
+
+    assert ledger_verify(organization_id=org.id) == []
+
+
+SATURDAY_RULE = {
+    "name": "Double points le samedi", "event": "purchase", "conditions": [{"field": "weekday", "op": "in", "value": [6]}],
+    "effects": [{"type": "multiplier", "percent": 200, "on": "basket"}],
+}
+
+
+def test_the_referrer_earns_a_badge_for_a_first_referral(api, org):
+    from fidelo.engagement.models import MemberAchievement
+    from fidelo.engagement.services import achievement_create
+
+    achievement_create(organization=org, actor=STAFF, code="premier-parrainage", name_fr="Premier parrainage")
+    add_rule(api, {"name": "Premier parrainage", "event": "referral_completed",
+                   "effects": [{"type": "achievement", "badge": "premier-parrainage"}]})
+    referral_settings_update(organization=org, actor=STAFF, enabled=True, referrer_points=50, referee_points=20)
+    referrer = make_member(org, email="marie@exemple.fr", first_name="Marie")
+    response = api.post(f"{API}/members", {"first_name": "Paul", "email": "paul@exemple.fr", "referral_code": referral_code_for(member=referrer)},
+                        key="join-paul")
+    referee = type(referrer).objects.get(pk=response.json()["id"])
+    buy(api, referee, "first", now(), total=2500)
+    assert list(MemberAchievement.objects.filter(member=referrer).values_list("badge__code", flat=True)) == ["premier-parrainage"]
+
+
+def test_a_birthday_earns_once_a_year(api, org):
+    from fidelo.events.jobs import birthdays_due
+
+    add_rule(api, {"name": "Joyeux anniversaire", "event": "birthday", "effects": [{"type": "fixed_points", "points": 100}]})
+    birthday_member = make_member(org, email="anne@exemple.fr", birthday=dt.date(1990, 3, 14))
+    other = make_member(org, email="luc@exemple.fr", birthday=dt.date(1990, 3, 15))
+    assert birthdays_due(at=at(2026, 3, 14, 8)) == 1
+    assert birthdays_due(at=at(2026, 3, 14, 20)) == 0  # already recorded this year
+    assert balance(birthday_member) == 100 and balance(other) == 0
+
+
+def test_a_reward_for_gold_members_opens_once_the_member_is_gold(api, org, member):
+    tier_settings_update(organization=org, actor=STAFF, metric="points", window="calendar_year")
+    tier_level_create(organization=org, actor=STAFF, code="gold", name_fr="Or", rank=1, threshold=100, multiplier_percent=100)
+    reward = reward_create(organization=org, program=program_for(org.id), actor=STAFF, kind="experience", title_fr="Soirée VIP",
+                           cost_points=50, allowed_tiers=["gold"])
+    buy(api, member, "p1", at(2026, 3, 1), total=6000)
+    refused = api.post(f"{API}/members/{member.id}/redemptions", {"reward_id": reward.id, "channel": "api"}, key="r1")
+    assert refused.status_code == 403 or refused.status_code == 422, refused.content
+    assert refused.json()["code"] == "tier_not_allowed"
+    buy(api, member, "p2", at(2026, 3, 2), total=6000)  # 120 points this year: gold
+    member.refresh_from_db()
+    assert member.tier == "gold"
+    redeemed = api.post(f"{API}/members/{member.id}/redemptions", {"reward_id": reward.id, "channel": "api"}, key="r2")
+    assert redeemed.status_code == 201, redeemed.content

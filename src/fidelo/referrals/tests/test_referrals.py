@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from django.utils import translation
 
 from fidelo.conftest import STAFF, at, make_member, make_org, program_of
 from fidelo.core.clock import travel_to
@@ -113,8 +114,9 @@ def test_a_first_purchase_of_at_least_the_minimum_completes_the_referral_and_cre
     to_zoe = Transfer.objects.get(pk=done.referee_transfer_id)
     assert (to_anne.reason, to_anne.source_type, to_anne.source_id, to_anne.amount) == ("referral_referrer", "referral", done.pk, 100)
     assert (to_zoe.reason, to_zoe.source_type, to_zoe.source_id, to_zoe.amount) == ("referral_referee", "referral", done.pk, 50)
-    assert render_reason(to_anne.reason, to_anne.reason_params) == "Referral: Zoé L. made their first purchase"
-    assert render_reason(to_zoe.reason, to_zoe.reason_params) == "Welcome bonus: you joined with Anne D.'s referral"
+    with translation.override("en"):
+        assert render_reason(to_anne.reason, to_anne.reason_params) == "Referral: Zoé L. made their first purchase"
+        assert render_reason(to_zoe.reason, to_zoe.reason_params) == "Welcome bonus: you joined with Anne D.'s referral"
     assert_ledger_consistent(org)
 
 

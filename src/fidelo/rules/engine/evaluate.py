@@ -88,8 +88,13 @@ def _order(rule: Rule) -> tuple[int, int]:
 
 def evaluate(
     event: Event, member: MemberFacts, terms: ProgramTerms, rules: Sequence[Rule], usage: Mapping[int, Usage],
+    *, explain: bool = True,
 ) -> Evaluation:
-    """The awards this event earns and, for each rule of its type that gives nothing, why not."""
+    """The awards this event earns and, for each rule of its type that gives nothing, why not.
+
+    explain=False leaves the rules that gave nothing out (Evaluation.skipped is empty): the
+    purchase path does not show them, and saying why costs half the evaluation.
+    """
     ctx = Context(event, member, terms)
     awards: list[Award] = []
     skipped: list[Skipped] = []
@@ -124,7 +129,8 @@ def evaluate(
         plan = rule.plan or compile_rule(rule)
         failed, matching = plan.failing(ctx)
         if failed is not None:
-            skipped.append(_skip(rule, "condition_failed", **_failure(failed, ctx, plan)))
+            if explain:
+                skipped.append(_skip(rule, "condition_failed", **_failure(failed, ctx, plan)))
             continue
         if matching is None:
             matching = plan.matching(ctx) if plan.uses_lines else ctx.all_lines

@@ -67,6 +67,20 @@ def _filters(request: HttpRequest) -> tuple[LeaderboardFilters, int]:
     return filters, page
 
 
+def _refusal(exc: Exception) -> str:
+    """The reason a request was refused, in the reader's language."""
+    if isinstance(exc, _BadInput):
+        return exc.message
+    messages = {
+        "period_invalid": _("The period starts after it ends."),
+        "period_too_long": _("The period is longer than 3 years."),
+        "store_unknown": _("Unknown store."),
+        "leaderboard_filters_invalid": _("Invalid filters."),
+        "leaderboard_page_invalid": _("Invalid page."),
+    }
+    return messages.get(getattr(exc, "code", ""), str(getattr(exc, "detail", exc)))
+
+
 def _language() -> str:
     return (get_language() or "fr")[:2]
 
@@ -82,7 +96,7 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
         filters, page = _filters(request)
         screen = selectors.leaderboard_page(organization_id=org.id, filters=filters, page=page, per_page=PER_PAGE, language=_language())
     except (_BadInput, DomainError) as exc:
-        error = exc.message if isinstance(exc, _BadInput) else str(exc.detail)
+        error = _refusal(exc)
         filters, page = LeaderboardFilters(), 1
         screen = selectors.leaderboard_page(organization_id=org.id, filters=filters, page=1, per_page=PER_PAGE, language=_language())
     chart = {
@@ -173,7 +187,7 @@ def leaderboard_csv(request: HttpRequest) -> HttpResponse:
         filters, _page = _filters(request)
         rows = list(selectors.leaderboard_export(organization_id=org.id, filters=filters))
     except (_BadInput, DomainError) as exc:
-        return HttpResponse(exc.message if isinstance(exc, _BadInput) else str(exc.detail), status=400, content_type="text/plain; charset=utf-8")
+        return HttpResponse(_refusal(exc), status=400, content_type="text/plain; charset=utf-8")
     return _csv_response("classement-fidelite.csv" if _language() == "fr" else "loyalty-ranking.csv", _member_header(), _member_rows(rows, org.currency))
 
 
@@ -230,7 +244,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     try:
         period = _period(request)
     except (_BadInput, DomainError) as exc:
-        error = exc.message if isinstance(exc, _BadInput) else str(exc.detail)
+        error = _refusal(exc)
         period = selectors.period_of(organization_id=org.id)
     panels = selectors.dashboard(organization_id=org.id, period=period, language=_language())
     stores = tenancy_selectors.stores_of(org.id)
@@ -287,7 +301,7 @@ def dashboard_csv(request: HttpRequest, table: str) -> HttpResponse:
     try:
         period = _period(request)
     except (_BadInput, DomainError) as exc:
-        return HttpResponse(exc.message if isinstance(exc, _BadInput) else str(exc.detail), status=400, content_type="text/plain; charset=utf-8")
+        return HttpResponse(_refusal(exc), status=400, content_type="text/plain; charset=utf-8")
     selectors.ensure_fresh(org.id)
     oid = org.id
     if table == "daily":

@@ -29,7 +29,7 @@ class ProgramForm(forms.Form):
     earn_units = forms.IntegerField(label=_("Earned (points, or cents of cashback)"), min_value=0, max_value=1_000_000)
     earn_per_minor = forms.IntegerField(
         label=_("For each amount spent (in cents)"), min_value=1, max_value=1_000_000,
-        help_text=_("1 point per euro: 1 for 100 cents. 2% cashback: 2 for 100 cents."),
+        help_text=_("1 point per euro: 1 for 100 cents. Cashback of 2 percent: 2 for 100 cents."),
     )
     rounding = forms.ChoiceField(label=_("Rounding"), choices=Rounding.choices)
     expiry_policy = forms.ChoiceField(label=_("Points expiry"), choices=ExpiryPolicy.choices)

@@ -47,7 +47,7 @@ def test_a_member_signs_in_with_the_emailed_link(org, member, smtp: Inbox):
     # The link works once.
     other = Client()
     response = other.post(path)
-    assert response.status_code == 422 and "already used" in response.content.decode()
+    assert response.status_code == 422 and "déjà été utilisé" in response.content.decode()
     assert other.get(f"/portal/{org.slug}/").status_code == 302
 
 
@@ -73,9 +73,9 @@ def test_link_and_code_expire_after_15_minutes(org, member, smtp: Inbox):
     path = smtp.link().split("testserver", 1)[1]
     with travel_to(start + dt.timedelta(minutes=16)):
         response = client.post(path)
-        assert response.status_code == 422 and "expired" in response.content.decode()
+        assert response.status_code == 422 and "a expiré" in response.content.decode()
         response = client.post(f"/portal/{org.slug}/signin/code/", {"code": smtp.code()})
-        assert response.status_code == 422 and "expired" in response.content.decode()
+        assert response.status_code == 422 and "a expiré" in response.content.decode()
     assert client.get(f"/portal/{org.slug}/").status_code == 302
     with travel_to(start + dt.timedelta(minutes=14)):  # still valid just before
         assert Client().post(path).status_code == 302
@@ -89,7 +89,7 @@ def test_wrong_codes_are_limited(org, member, smtp: Inbox):
     for _ in range(MAX_CODE_ATTEMPTS):
         assert client.post(f"/portal/{org.slug}/signin/code/", {"code": wrong}).status_code == 422
     response = client.post(f"/portal/{org.slug}/signin/code/", {"code": good})
-    assert response.status_code == 422 and "Too many" in response.content.decode()
+    assert response.status_code == 422 and "Trop de codes" in response.content.decode()
     assert client.get(f"/portal/{org.slug}/").status_code == 302
 
 
