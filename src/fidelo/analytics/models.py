@@ -103,7 +103,7 @@ class MemberStats(models.Model):
             models.Index(fields=["organization", "last_activity_at"], name="mstats_activity_idx"),
             models.Index(fields=["organization", "enrolled_store_key", "last_activity_at"], name="mstats_store_activity_idx"),
             models.Index(fields=["organization", "enrolled_store_key", "-points_earned"], name="mstats_store_points_idx"),
-            models.Index(fields=["organization", "search_last"], name="mstats_search_last_idx"),
+            models.Index(fields=["organization", "search_last", "member"], name="mstats_name_idx"),
             models.Index(fields=["organization", "search_first"], name="mstats_search_first_idx"),
         ]
 

@@ -9,7 +9,7 @@ to the tier qualification; one Award row per award records the rule version that
 import datetime as dt
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.db import connection, transaction
 from django.utils.translation import gettext as _
@@ -18,7 +18,7 @@ from fidelo.awards import sql as award_sql
 from fidelo.awards.models import Award
 from fidelo.core.clock import local_date, now
 from fidelo.core.errors import DomainError
-from fidelo.core.shares import proportional_to_date
+from fidelo.core.shares import allocate, proportional_to_date
 from fidelo.engagement.services import achievement_grant, stamps_add, stamps_reverse
 from fidelo.ledger.models import Lot
 from fidelo.ledger.services import Why, points_earn, points_reverse_lot
@@ -101,6 +101,12 @@ def budget_grant(rule_id: int, amount: int, budget: int) -> int:
         if granted:
             cursor.execute("UPDATE rules_rulebudget SET spent = spent + %s WHERE rule_id = %s", [granted, rule_id])
     return granted
+
+
+def budget_give_back(rule_id: int, amount: int) -> None:
+    """What a refund takes back returns to the rule's budget (no-op for a rule without one)."""
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE rules_rulebudget SET spent = spent - %s WHERE rule_id = %s AND spent >= %s", [amount, rule_id, amount])
 
 
 def awards_apply(
@@ -187,9 +193,8 @@ def awards_apply(
 
 
 def _with_amount(award: engine.Award, amount: int) -> engine.Award:
-    from dataclasses import replace
-
-    return replace(award, amount=amount, line_amounts=())
+    """The award cut to `amount` (a budget ran out), its line shares cut in proportion."""
+    return replace(award, amount=amount, line_amounts=tuple(allocate(amount, list(award.line_amounts))) if award.line_amounts else ())
 
 
 @dataclass
@@ -232,6 +237,8 @@ def awards_reverse(
         if award.kind == engine.POINTS and award.transfer_id:
             points_back[award.transfer_id] = points_back.get(award.transfer_id, 0) + back
             result.points += back
+            if award.rule_id is not None:
+                budget_give_back(award.rule_id, back)
             if program.currency_mode == "points":
                 tier_points_back += back
         elif award.kind == engine.TIER_POINTS:

@@ -203,6 +203,7 @@ GYM_GOURDE = ("FP-GOURDE", "Gourde isotherme Forme+ 75 cl", "accessoires", 1290)
 CANCEL_SHARE = 0.05
 OPT_IN_SHARE = 0.03  # members (loyal or regular ones) opted in to auto-redemption, at least one per merchant
 BROWSE_ON_ENROLMENT = 0.65  # members who look at the catalog when they join
+REFERRED_SHARE = 0.12  # members who join with another member's referral code
 BROWSE_ON_VISIT = 0.04  # ... and now and then afterwards
 
 
@@ -808,6 +809,7 @@ class Player:
         self.catalog: dict[str, list[CatalogEntry]] = {}
         self.by_reward: dict[int, CatalogEntry] = {}
         self.by_member: dict[int, PlannedMember] = {}
+        self.enrolled: dict[str, list] = {}  # members enrolled so far, per merchant (the referrers)
 
     # merchants
 
@@ -902,6 +904,58 @@ class Player:
 
     # members
 
+    # what the merchants set up besides the catalog: tiers, earning rules, stamp card, badges, referrals
+
+    def create_loyalty(self) -> None:
+        from fidelo.awards.catalog import rule_catalog
+        from fidelo.engagement.services import achievement_create, stamp_card_create
+        from fidelo.referrals.services import referral_settings_update
+        from fidelo.rules.services import rule_create
+        from fidelo.tiers.services import tier_level_create, tier_settings_update
+
+        for spec in MERCHANTS:
+            org, owner = self.orgs[spec.slug], self.owners[spec.slug]
+            tier_settings_update(organization=org, actor=owner, metric="points", window="calendar_year", grace_days=30)
+            tier_level_create(organization=org, actor=owner, code="argent", name_fr="Argent", name_en="Silver", rank=1, threshold=250,
+                              multiplier_percent=110, perks_fr="10 % de points en plus", perks_en="10% more points")
+            tier_level_create(organization=org, actor=owner, code="or", name_fr="Or", name_en="Gold", rank=2, threshold=700,
+                              multiplier_percent=125, perks_fr="25 % de points en plus, offres réservées", perks_en="25% more points, exclusive offers")
+            referral_settings_update(organization=org, actor=owner, enabled=True, referrer_points=50, referee_points=20,
+                                     min_purchase_minor=1000, completion_days=60)
+            achievement_create(organization=org, actor=owner, code="habitue", name_fr="Habitué", name_en="Regular", icon="⭐",
+                               description_fr="Dix passages", description_en="Ten visits")
+            achievement_create(organization=org, actor=owner, code="ambassadeur", name_fr="Ambassadeur", name_en="Ambassador", icon="🤝",
+                               description_fr="Un premier parrainage réussi", description_en="A first successful referral")
+            rules = [
+                {"name": "Premier parrainage", "event": "referral_completed", "effects": [{"type": "achievement", "badge": "ambassadeur"}]},
+            ]
+            if spec.slug == CAFE:
+                free_coffee = next(entry.reward for entry in self.catalog[CAFE] if entry.spec.kind == "free_product")
+                stamp_card_create(organization=org, actor=owner, code="cafe", name_fr="Carte café", name_en="Coffee card", stamps_required=10,
+                                  reward=free_coffee)
+                rules += [
+                    {"name": "Double points le week-end", "event": "purchase", "conditions": [{"field": "weekday", "op": "in", "value": [6, 7]}],
+                     "effects": [{"type": "multiplier", "percent": 200, "on": "basket"}], "limits": {"per_member_per_day": 30}},
+                    {"name": "Un tampon par boisson chaude", "event": "purchase",
+                     "conditions": [{"field": "line.category", "op": "eq", "value": "boissons chaudes"}],
+                     "effects": [{"type": "stamps", "card": "cafe", "count": 1, "per": "quantity"}]},
+                    {"name": "Dixième passage", "event": "purchase", "conditions": [{"field": "event_count", "op": "eq", "value": 10}],
+                     "effects": [{"type": "achievement", "badge": "habitue"}, {"type": "fixed_points", "points": 20}]},
+                ]
+            else:
+                rules += [
+                    {"name": "Troisième séance de la semaine", "event": "visit",
+                     "conditions": [{"field": "event_count", "op": "eq", "value": 3, "within_days": 7}],
+                     "effects": [{"type": "fixed_points", "points": 10}]},
+                    {"name": "Lève-tôt", "event": "visit", "conditions": [{"field": "time", "op": "between", "value": ["06:00", "09:00"]}],
+                     "effects": [{"type": "fixed_points", "points": 2}], "limits": {"per_member_per_day": 2}},
+                    {"name": "Dixième séance", "event": "visit", "conditions": [{"field": "event_count", "op": "eq", "value": 10}],
+                     "effects": [{"type": "achievement", "badge": "habitue"}]},
+                ]
+            catalog = rule_catalog(self.programs[spec.slug])
+            for definition in rules:
+                rule_create(organization=org, definition=definition, catalog=catalog, actor=owner)
+
     def enroll_members(self) -> None:
         from fidelo.members.services import member_enroll
         from fidelo.rewards.services import auto_redemption_set, offer_seen
@@ -921,6 +975,7 @@ class Player:
                 store=store, channel=channel, consents=consents, enrolled_at=pm.enrolled_at, **identity,
             )
             self.by_member[pm.member.pk] = pm
+            self._maybe_referred(pm)
             pm.target = self._pick_target(pm, pm.enrolled_at)
             if pm.luck.random() < BROWSE_ON_ENROLMENT:
                 self._browse(pm, pm.enrolled_at + dt.timedelta(minutes=5), pm.luck.randint(2, 6))
@@ -932,6 +987,20 @@ class Player:
                 auto_redemption_set(member=pm.member, reward=choice)
                 pm.auto = True
             self.reporter.advance(1)
+
+    def _maybe_referred(self, pm: PlannedMember) -> None:
+        """Some members join with the code of a member who joined before them."""
+        from fidelo.core.errors import DomainError
+        from fidelo.referrals.services import referral_code_for, referral_enroll
+
+        earlier = self.enrolled.setdefault(pm.org, [])
+        if earlier and pm.luck.random() < REFERRED_SHARE:
+            referrer = pm.luck.choice(earlier[-200:])
+            try:
+                referral_enroll(referee=pm.member, code=referral_code_for(member=referrer), at=pm.enrolled_at)
+            except DomainError:
+                pass  # the same household (a shared phone): refused, as it would be at the till
+        earlier.append(pm.member)
 
     def _pick_target(self, pm: PlannedMember, at: dt.datetime) -> int:
         catalog = self.catalog[pm.org]
@@ -987,7 +1056,8 @@ class Player:
         return balance
 
     def _purchase(self, event: Event, pm: PlannedMember) -> None:
-        from fidelo.purchases.services import LineInput, purchase_record
+        from fidelo.events.services import purchase_plan_with_rules, referral_completed_record
+        from fidelo.purchases.services import LineInput, purchase_apply
         from fidelo.rewards.services import wallet_spend
 
         data = event.data
@@ -1000,14 +1070,17 @@ class Player:
             )
         inputs = [LineInput(**line) for line in lines]
         total = sum(line.amount_minor for line in inputs)
-        result = purchase_record(
+        plan = purchase_plan_with_rules(
             program=self.programs[pm.org], member=pm.member, store=store,
             external_id=data["external_id"], occurred_at=event.at, total_minor=total,
             currency="EUR", channel=data["channel"], lines=inputs, actor=self.tills[pm.org],
         )
+        result = purchase_apply(plan)
+        if result.referral is not None:
+            referral_completed_record(program=self.programs[pm.org], referral=result.referral)
         data["record"] = result.purchase
         if not result.pending:
-            self.estimate[pm.key] += result.purchase.points_earned
+            self.estimate[pm.key] += result.purchase.points_earned + result.bonus_points
         if pm.wallet and data["channel"] == "offline" and total and lines[0]["category"] != "cartes":
             # The shop credit pays (part of) the basket at the club's till.
             spent = wallet_spend(program=self.programs[pm.org], member=pm.member, basket_minor=total, store=store, at=event.at)
@@ -1018,10 +1091,11 @@ class Player:
             self._maybe_redeem(pm, event.at + dt.timedelta(seconds=30))
 
     def _visit(self, event: Event, pm: PlannedMember) -> None:
-        from fidelo.purchases.services import visit_record
+        from fidelo.events.services import event_record
 
         store = self.stores[GYM][event.data["store"]]
-        visit_record(member=pm.member, store=store, external_id=event.data["external_id"], occurred_at=event.at)
+        event_record(program=self.programs[GYM], member=pm.member, type="visit", store=store, external_id=event.data["external_id"],
+                     occurred_at=event.at)
         if pm.pending:
             self._settle(pm, event.at + dt.timedelta(minutes=2), store)
         if pm.luck.random() < BROWSE_ON_VISIT:
@@ -1316,6 +1390,7 @@ def seed_demo(
             reporter.phase("Marchands, boutiques, gérants, clés d'API, catalogues", len(MERCHANTS))
             player.create_merchants()
             player.create_catalogs()
+            player.create_loyalty()
             _warm_system_accounts([org.id for org in player.orgs.values()], wallets=[player.orgs[GYM].id])
             reporter.phase("Inscription des membres", len(planner.members))
             player.enroll_members()

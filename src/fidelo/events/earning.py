@@ -55,21 +55,32 @@ def rules_evaluate(
     if not rules.for_event(event.type) and (multiplier == 100 or base_units == 0):
         return None
     timezone = program.organization.timezone
-    listening = tuple(rule for rule in rules.rules if rule.event_type == event.type)
+    listening, wanted = rules.for_type(event.type)
     if facts is None:
-        facts = member_facts(member=member, at=event.occurred_at, needs=rules.needs, timezone=timezone, tier_multiplier_percent=multiplier)
-    limited = [rule for rule in listening if rule.id in rules.needs.usage_rule_ids]
-    usage = {}
-    if limited and member.pk:
-        usage = member_usage(
-            member_id=member.pk, rule_ids=[rule.id for rule in limited], capped_kinds={rule.id: main_award(rule)[0] for rule in limited},
-            day=local_date(event.occurred_at, timezone), budget_rule_ids=[rule.id for rule in limited if rule.limits.budget is not None],
-        )
+        facts = member_facts(member=member, at=event.occurred_at, needs=wanted, timezone=timezone, tier_multiplier_percent=multiplier)
     terms = engine.ProgramTerms(
         currency_mode=program.currency_mode, timezone=timezone, rounding=program.rounding, base_units=base_units,
         base_line_units=base_line_units,
     )
-    evaluation = evaluate(event, facts, terms, listening, usage, explain=explain)
+    limited = [rule for rule in listening if rule.id in wanted.usage_rule_ids]
+    evaluation = None
+    if limited and not explain:
+        # Limits only ever cut an award: if no rule with limits gives anything before knowing
+        # what it already gave, none would after, and their usage need not be read.
+        evaluation = evaluate(event, facts, terms, listening, {}, explain=False)
+        if not any(award.rule_id in wanted.usage_rule_ids for award in evaluation.awards):
+            limited = []
+        else:
+            evaluation = None
+    if evaluation is None:
+        usage = {}
+        if limited and member.pk:
+            usage = member_usage(
+                member_id=member.pk, rule_ids=[rule.id for rule in limited],
+                capped_kinds={rule.id: main_award(rule)[0] for rule in limited}, day=local_date(event.occurred_at, timezone),
+                budget_rule_ids=[rule.id for rule in limited if rule.limits.budget is not None],
+            )
+        evaluation = evaluate(event, facts, terms, listening, usage, explain=explain)
     budgets = {rule.id: rule.limits.budget for rule in listening if rule.limits.budget is not None}
     return RulesOutcome(evaluation=evaluation, budgets=budgets)
 

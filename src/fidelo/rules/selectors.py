@@ -2,7 +2,7 @@
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db.models import F, QuerySet
 
@@ -23,9 +23,18 @@ class ActiveRules:
     rules: tuple[EngineRule, ...]
     needs: Needs
     event_types: frozenset[str]  # quick exit: an event no rule listens to costs nothing
+    by_type: dict = field(default_factory=dict)  # event type -> (rules, needs), filled on first use
 
     def for_event(self, event_type: str) -> bool:
         return event_type in self.event_types
+
+    def for_type(self, event_type: str) -> tuple[tuple[EngineRule, ...], Needs]:
+        """The rules listening to an event type, and what they need to know of the member."""
+        found = self.by_type.get(event_type)
+        if found is None:
+            listening = tuple(rule for rule in self.rules if rule.event_type == event_type)
+            found = self.by_type[event_type] = (listening, needs(listening))
+        return found
 
 
 _active: dict[int, tuple[float, ActiveRules]] = {}

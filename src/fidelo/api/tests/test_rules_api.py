@@ -269,3 +269,16 @@ def test_a_cancelled_event_gives_back_what_it_earned_once(api, member):
     from fidelo.ledger.selectors import ledger_verify
 
     assert ledger_verify(organization_id=member.organization_id) == []
+
+
+def test_a_refund_gives_the_budget_back(api, member):
+    rule = create(api, {"name": "Budget", "event": "purchase", "effects": [{"type": "fixed_points", "points": 20}], "limits": {"budget": 20}})
+    buy(api, member, "b1", at(2026, 3, 2, 10), total=100)
+    buy(api, member, "b2", at(2026, 3, 2, 11), total=100)
+    assert balance(member) == 2 + 20  # the budget is spent by the first purchase
+    assert api.post(f"{API}/purchases/b1/refunds", {"external_id": "rb1"}).status_code == 201
+    buy(api, member, "b3", at(2026, 3, 2, 12), total=100)
+    assert balance(member) == 1 + 1 + 20  # b1 taken back (1 + 20); b3 earns the budget again
+    from fidelo.rules.models import RuleBudget
+
+    assert RuleBudget.objects.get(rule_id=rule["id"]).spent == 20
