@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from fidelo.rewards.models import RewardKind
 from fidelo.tenancy.models import CurrencyMode, ExpiryPolicy, RefundPolicy, Rounding, Store
+from fidelo.tiers.models import Metric, Window
 
 MAX_INT = 1_000_000_000
 
@@ -207,6 +208,13 @@ class SimulateForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["event"].choices = [(t, t) for t in event_types]
         self.fields["store"].queryset = Store.objects.filter(organization=organization).order_by("name")
+
+
+class TierSettingsForm(forms.Form):
+    metric = forms.ChoiceField(label=_("Qualifying on"), choices=Metric.choices)
+    window = forms.ChoiceField(label=_("Qualification window"), choices=Window.choices)
+    window_months = forms.IntegerField(label=_("Rolling window (months)"), min_value=1, max_value=36, initial=12)
+    grace_days = forms.IntegerField(label=_("Grace period before a downgrade (days)"), min_value=0, max_value=365, initial=0)
 
 
 class TierLevelForm(forms.Form):

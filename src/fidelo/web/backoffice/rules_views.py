@@ -19,9 +19,9 @@ from fidelo.rules.explain import explain
 from fidelo.rules.services import rule_create, rule_set_active, rule_update
 from fidelo.tenancy import selectors as tenancy_selectors
 from fidelo.tiers import selectors as tier_selectors
-from fidelo.tiers.services import tier_level_create
+from fidelo.tiers.services import tier_level_create, tier_settings_update
 from fidelo.web.backoffice.auth import staff_required
-from fidelo.web.backoffice.forms import RuleForm, SimulateForm, TierLevelForm, euros_to_minor
+from fidelo.web.backoffice.forms import RuleForm, SimulateForm, TierLevelForm, TierSettingsForm, euros_to_minor
 from fidelo.web.backoffice.views import get_or_404, show_refusal
 
 EXAMPLE = {
@@ -139,10 +139,37 @@ def tiers(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Tier “%(name)s” created.") % {"name": level.name_fr})
             return redirect("backoffice:tiers")
+    settings = tier_selectors.tier_settings(request.organization.id)
     context = {
         "levels": tier_selectors.tier_levels(request.organization.id),
-        "settings": tier_selectors.tier_settings(request.organization.id),
+        "settings": settings,
+        "settings_form": TierSettingsForm(initial={
+            "metric": settings.metric, "window": settings.window, "window_months": settings.window_months, "grace_days": settings.grace_days,
+        }),
         "counts": tier_selectors.members_by_tier(request.organization.id),
         "form": form,
     }
     return render(request, "backoffice/tiers.html", context, status=422 if request.method == "POST" else 200)
+
+
+@staff_required
+@require_http_methods(["POST"])
+def tier_settings(request: HttpRequest) -> HttpResponse:
+    """How members qualify for the tiers: the metric, the window, the grace period."""
+    form = TierSettingsForm(request.POST)
+    if form.is_valid():
+        try:
+            tier_settings_update(organization=request.organization, actor=request.actor, **form.cleaned_data)
+        except DomainError as error:
+            show_refusal(form, error)
+        else:
+            messages.success(request, _("Tier settings saved."))
+            return redirect("backoffice:tiers")
+    context = {
+        "levels": tier_selectors.tier_levels(request.organization.id),
+        "settings": tier_selectors.tier_settings(request.organization.id),
+        "counts": tier_selectors.members_by_tier(request.organization.id),
+        "form": TierLevelForm(),
+        "settings_form": form,
+    }
+    return render(request, "backoffice/tiers.html", context, status=422)

@@ -28,6 +28,7 @@ urlpatterns = [
     path("rules/<int:rule_id>/", rules_views.rule_edit, name="rule_edit"),
     path("rules/<int:rule_id>/toggle/", rules_views.rule_toggle, name="rule_toggle"),
     path("tiers/", rules_views.tiers, name="tiers"),
+    path("tiers/settings/", rules_views.tier_settings, name="tier_settings"),
     # The leaderboard and statistics screens (backoffice:leaderboard, backoffice:dashboard):
     # analytics_urls has no app_name of its own, its names live in this namespace.
     path("", include("fidelo.web.backoffice.analytics_urls")),

@@ -121,3 +121,17 @@ def test_rules_and_tiers_pages_make_a_bounded_number_of_queries(org, staff, djan
         tier_level_create(organization=org, actor=STAFF, code=f"t{i}", name_fr=f"T{i}", rank=i + 1, threshold=100 * i)
     with django_assert_max_num_queries(12):
         assert staff.get(reverse(name)).status_code == 200
+
+
+def test_tier_settings_are_changed_on_the_tiers_page(org, staff, client):
+    from fidelo.tiers.models import TierSettings
+
+    assert client.post(reverse("backoffice:tier_settings"), {"metric": "spend"}).status_code == 302  # to the login
+    response = staff.post(reverse("backoffice:tier_settings"), {"metric": "spend", "window": "rolling", "window_months": "6", "grace_days": "30"})
+    assert response.status_code == 302
+    saved = TierSettings.objects.get(organization=org)
+    assert (saved.metric, saved.window, saved.window_months, saved.grace_days) == ("spend", "rolling", 6, 30)
+    bad = staff.post(reverse("backoffice:tier_settings"), {"metric": "moon", "window": "rolling", "window_months": "99", "grace_days": "-1"})
+    assert bad.status_code == 422
+    saved.refresh_from_db()
+    assert (saved.metric, saved.window_months, saved.grace_days) == ("spend", 6, 30)
