@@ -175,15 +175,20 @@ def _progress(message: str) -> None:
 def _generate(members: int, transfers: int) -> dict:
     from django.core.management import call_command
     from django.db import connection
+    from django.db.migrations.recorder import MigrationRecorder
 
     from fidelo.tenancy.models import Organization
 
+    applied = MigrationRecorder(connection).migration_qs.count() if MigrationRecorder(connection).has_table() else 0
     call_command("migrate", interactive=False, verbosity=0)
     existing = Organization.objects.filter(slug=SLUG).first()
     if existing is not None:
         from fidelo.analytics.models import RollupState
 
         if RollupState.objects.filter(organization=existing).exists():
+            if MigrationRecorder(connection).migration_qs.count() != applied:  # new indexes: the planner needs their statistics
+                with connection.cursor() as cursor:
+                    cursor.execute("ANALYZE")
             return {"reused": True, "organization_id": existing.id, "members": members, "transfers": transfers}
         raise RuntimeError("A half-generated data set is in the cache: run again with --regenerate")
     return _Generator(members, transfers, connection).run()

@@ -5,11 +5,10 @@ import datetime as dt
 import pytest
 
 from fidelo.analytics import selectors
-from fidelo.conftest import STAFF
 from fidelo.analytics.models import AnalyticsSettings, MemberStats
 from fidelo.analytics.selectors import LeaderboardFilters, period_of
 from fidelo.analytics.services import analytics_settings_update, rollups_refresh
-from fidelo.conftest import make_member, make_org
+from fidelo.conftest import STAFF, make_member, make_org
 from fidelo.core.errors import ValidationFailed
 from fidelo.tenancy.services import store_create
 

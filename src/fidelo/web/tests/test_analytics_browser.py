@@ -95,9 +95,8 @@ def test_each_filter_changes_the_ranking_and_the_csv_has_its_rows(shop, browser_
 
 
 def test_the_french_screens_on_the_demo_merchant_and_their_screenshots(transactional_db, browser_page, live_server):
-    from fidelo.demo.seed import DEMO_LOGINS, seed_demo
-
     from fidelo.analytics.services import rollups_refresh
+    from fidelo.demo.seed import DEMO_LOGINS, seed_demo
 
     seed_demo(members_per_org=40, months=6, seed=5)
     rollups_refresh()  # what the worker does every minute
