@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from fidelo.awards import sql as award_sql
 from fidelo.awards.models import Award
+from fidelo.awards.sql import AwardRow
 from fidelo.core.clock import local_date, now
 from fidelo.core.errors import DomainError
 from fidelo.core.shares import allocate, proportional_to_date
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 @dataclass
 class Applied:
     bonus_points: int = 0  # program unit
-    awards: list[Award] = field(default_factory=list)
+    awards: list[AwardRow] = field(default_factory=list)
 
 
 def bonus_why(awards: list[engine.Award], *, source_type: str, source_id: int | None, actor: str = "") -> Why:
@@ -75,12 +76,12 @@ def points_awards(evaluation: Evaluation, budgets: Mapping[int, int]) -> list[en
 def award_row(
     award: engine.Award, *, member: Member, source_type: str, source_id: int, occurred_at: dt.datetime, day: dt.date,
     transfer_id: int | None = None,
-) -> Award:
-    return Award(
+) -> AwardRow:
+    return AwardRow(
         organization_id=member.organization_id, member_id=member.id, rule_id=award.rule_id, rule_version=award.rule_version,
         kind=award.kind, amount=award.amount, target=award.target, source_type=source_type, source_id=source_id,
         transfer_id=transfer_id, why={"code": award.why.code, "params": dict(award.why.params)}, line_amounts=list(award.line_amounts),
-        reversed=0, local_day=day, occurred_at=occurred_at, created_at=now(),
+        local_day=day, occurred_at=occurred_at, created_at=now(),
     )
 
 
@@ -132,7 +133,7 @@ def awards_apply(
     """
     applied = Applied()
     day = local_date(occurred_at, program.organization.timezone)
-    rows: list[Award] = []
+    rows: list[AwardRow] = []
     tier_points = base_points if program.currency_mode == "points" else 0
     if credited is not None:
         bonus, bonus_transfer_id = credited

@@ -1,12 +1,34 @@
 """The awards of an event in one multi-row INSERT: on the purchase path, the ORM's bulk_create
 costs several times the statement."""
 
+import datetime as dt
 import json
+from dataclasses import dataclass
 
 from django.db import connection
 
-from fidelo.awards.models import Award
 from fidelo.ledger.sql import db_time
+
+
+@dataclass(slots=True)
+class AwardRow:
+    """An awards_award row to write (a model instance costs more to build than the row to insert)."""
+
+    organization_id: int
+    member_id: int
+    rule_id: int | None
+    rule_version: int | None
+    kind: str
+    amount: int
+    target: str
+    source_type: str
+    source_id: int
+    transfer_id: int | None
+    why: dict
+    line_amounts: list
+    local_day: dt.date
+    occurred_at: dt.datetime
+    created_at: dt.datetime
 
 COLUMNS = (
     "organization_id, member_id, rule_id, rule_version, kind, amount, target, source_type, source_id, transfer_id, why, "
@@ -14,7 +36,7 @@ COLUMNS = (
 )
 
 
-def _values(row: Award) -> list:
+def _values(row: AwardRow) -> list:
     return [
         row.organization_id, row.member_id, row.rule_id, row.rule_version, row.kind, row.amount, row.target, row.source_type,
         row.source_id, row.transfer_id, json.dumps(row.why), json.dumps(row.line_amounts), 0,
@@ -22,7 +44,7 @@ def _values(row: Award) -> list:
     ]
 
 
-def insert_awards(rows: list[Award]) -> None:
+def insert_awards(rows: list[AwardRow]) -> None:
     values = "(" + ", ".join(["%s"] * 16) + ")"
     with connection.cursor() as cursor:
         cursor.execute(
@@ -30,7 +52,7 @@ def insert_awards(rows: list[Award]) -> None:
         )
 
 
-def pg_awards_cte(rows: list[Award], *, source_sql: str, transfer_sql: str, from_sql: str) -> tuple[str, list]:
+def pg_awards_cte(rows: list[AwardRow], *, source_sql: str, transfer_sql: str, from_sql: str) -> tuple[str, list]:
     """The award rows as a common table expression, their source and transfer ids taken from
     rows written by the same statement (see purchases.sql)."""
     values = ", ".join(

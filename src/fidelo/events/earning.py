@@ -8,9 +8,7 @@ and nothing is evaluated: the base rate alone costs no extra query.
 import datetime as dt
 from dataclasses import dataclass, field
 
-from fidelo.awards.selectors import member_usage
-from fidelo.core.clock import local_date
-from fidelo.events.facts import member_facts
+from fidelo.events.facts import Capped, member_facts
 from fidelo.members.models import Member
 from fidelo.rules.engine import types as engine
 from fidelo.rules.engine.compile import main_award
@@ -56,31 +54,20 @@ def rules_evaluate(
         return None
     timezone = program.organization.timezone
     listening, wanted = rules.for_type(event.type)
+    usage: dict[int, engine.Usage] = {}
     if facts is None:
-        facts = member_facts(member=member, at=event.occurred_at, needs=wanted, timezone=timezone, tier_multiplier_percent=multiplier)
+        capped = [
+            Capped(rule_id=rule.id, kind=main_award(rule)[0], budget=rule.limits.budget is not None)
+            for rule in listening if rule.id in wanted.usage_rule_ids
+        ] if member.pk else []
+        facts, usage = member_facts(
+            member=member, at=event.occurred_at, needs=wanted, timezone=timezone, tier_multiplier_percent=multiplier, capped=capped,
+        )
     terms = engine.ProgramTerms(
         currency_mode=program.currency_mode, timezone=timezone, rounding=program.rounding, base_units=base_units,
         base_line_units=base_line_units,
     )
-    limited = [rule for rule in listening if rule.id in wanted.usage_rule_ids]
-    evaluation = None
-    if limited and not explain:
-        # Limits only ever cut an award: if no rule with limits gives anything before knowing
-        # what it already gave, none would after, and their usage need not be read.
-        evaluation = evaluate(event, facts, terms, listening, {}, explain=False)
-        if not any(award.rule_id in wanted.usage_rule_ids for award in evaluation.awards):
-            limited = []
-        else:
-            evaluation = None
-    if evaluation is None:
-        usage = {}
-        if limited and member.pk:
-            usage = member_usage(
-                member_id=member.pk, rule_ids=[rule.id for rule in limited],
-                capped_kinds={rule.id: main_award(rule)[0] for rule in limited}, day=local_date(event.occurred_at, timezone),
-                budget_rule_ids=[rule.id for rule in limited if rule.limits.budget is not None],
-            )
-        evaluation = evaluate(event, facts, terms, listening, usage, explain=explain)
+    evaluation = evaluate(event, facts, terms, listening, usage, explain=explain)
     budgets = {rule.id: rule.limits.budget for rule in listening if rule.limits.budget is not None}
     return RulesOutcome(evaluation=evaluation, budgets=budgets)
 

@@ -7,14 +7,17 @@ not written yet when the rules are evaluated).
 
 import datetime as dt
 import zoneinfo
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.db import connection
 
 from fidelo.core.clock import local_date
+from fidelo.core.db import fetchone_prepared
 from fidelo.ledger.sql import db_time
 from fidelo.members.models import Member
 from fidelo.rules.engine.evaluate import Needs
-from fidelo.rules.engine.types import MemberFacts
+from fidelo.rules.engine.types import MemberFacts, Usage
 
 STREAK_LOOKBACK_MONTHS = 37  # streaks longer than three years count as three years
 
@@ -30,11 +33,36 @@ def _source(key: str) -> tuple[str, str, list]:
     return "events_event", " AND type = %s", [key]
 
 
-def member_facts(*, member: Member, at: dt.datetime, needs: Needs, timezone: str, tier_multiplier_percent: int = 100) -> MemberFacts:
+@dataclass(frozen=True)
+class Capped:
+    """A rule with limits: what its Usage counts (the award kind), and whether it has a budget."""
+
+    rule_id: int
+    kind: str
+    budget: bool
+
+
+def member_facts(
+    *, member: Member, at: dt.datetime, needs: Needs, timezone: str, tier_multiplier_percent: int = 100, capped: Sequence[Capped] = (),
+) -> tuple[MemberFacts, dict[int, Usage]]:
+    """The member's facts, and what each capped rule already gave them: one query for both."""
     counts: dict[str, int] = {}
     within: dict[tuple[str, int], int] = {}
     selects, params = [], []
     moment = db_time(at)
+    day = local_date(at, timezone)
+    adapt = connection.ops.adapt_datefield_value
+    for rule in capped:
+        # Today, this month, ever, in the kind the rule's limits count; and its budget spent.
+        for since in (day, day.replace(day=1), None):
+            selects.append(
+                "(SELECT COALESCE(SUM(amount - reversed), 0) FROM awards_award WHERE member_id = %s AND rule_id = %s AND kind = %s"
+                + (" AND local_day >= %s)" if since is not None else ")")
+            )
+            params += [member.id, rule.rule_id, rule.kind] + ([adapt(since)] if since is not None else [])
+        if rule.budget:
+            selects.append("(SELECT COALESCE(MAX(spent), 0) FROM rules_rulebudget WHERE rule_id = %s)")
+            params.append(rule.rule_id)
     for key in sorted(needs.counts):
         table, extra, extra_params = _source(key)
         selects.append(f"(SELECT COUNT(*) FROM {table} WHERE member_id = %s{extra} AND occurred_at <= %s)")
@@ -43,16 +71,20 @@ def member_facts(*, member: Member, at: dt.datetime, needs: Needs, timezone: str
         table, extra, extra_params = _source(key)
         selects.append(f"(SELECT COUNT(*) FROM {table} WHERE member_id = %s{extra} AND occurred_at <= %s AND occurred_at > %s)")
         params += [member.id, *extra_params, moment, db_time(at - dt.timedelta(days=days))]
+    usage: dict[int, Usage] = {}
     if selects:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT " + ", ".join(selects), params)
-            values = list(cursor.fetchone())
+        # Prepared on PostgreSQL: planning a dozen subqueries costs more than running them.
+        values = list(fetchone_prepared("SELECT " + ", ".join(selects), params))
+        for rule in capped:
+            today, month, total = (int(values.pop(0)) for _ in range(3))
+            spent = int(values.pop(0)) if rule.budget else 0
+            usage[rule.rule_id] = Usage(member_day=today, member_month=month, member_total=total, budget_spent=spent)
         for key in sorted(needs.counts):
             counts[key] = int(values.pop(0))
         for key in sorted(needs.counts_within):
             within[key] = int(values.pop(0))
     streaks = {key: _streak_months(member.id, key, at, timezone) for key in sorted(needs.streaks)}
-    return MemberFacts(
+    facts = MemberFacts(
         enrolled_at=member.enrolled_at,
         tier=member.tier or None,
         tier_multiplier_percent=tier_multiplier_percent,
@@ -63,6 +95,8 @@ def member_facts(*, member: Member, at: dt.datetime, needs: Needs, timezone: str
         counts_within=within,
         streak_months=streaks,
     )
+    return facts, usage
+
 
 
 def _month_index(day: dt.date) -> int:

@@ -13,8 +13,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from fidelo.awards.models import Award
-from fidelo.awards.sql import pg_awards_cte
+from fidelo.awards.sql import AwardRow, pg_awards_cte
 from fidelo.core.db import fetchone_prepared, mark_saved
 from fidelo.core.idempotency import RECEIPT_COLUMNS, Receipt, receipt_params
 from fidelo.ledger.models import Lot, Transfer
@@ -75,7 +74,7 @@ def set_bonus(purchase_id: int, points: int) -> None:
 
 def record_postgresql(
     purchase: Purchase, lines: list[PurchaseLine], row: EarnRow, receipt: Receipt, status: int, template: dict[str, Any],
-    bonus: EarnRow | None = None, awards: list[Award] | None = None,
+    bonus: EarnRow | None = None, awards: list[AwardRow] | None = None,
 ):
     """Write it all in one statement; return (body, transfer, lot), or None if nothing could be written.
 
