@@ -79,14 +79,22 @@ def _lean_member(organization_id: int, column: str, value: object) -> Member | N
 
 
 _LEAN_MODEL_FIELDS = [Member._meta.get_field(name) for name in LEAN_FIELDS]
+_converters: dict[str, list] = {}  # per database vendor: the field converters of each lean column
 
 
 def _converted(row: tuple) -> list:
     """A raw row in Python values, as the ORM's converters give them (datetimes, dates, JSON)."""
+    found = _converters.get(connection.vendor)
+    if found is None:
+        found = []
+        for index, model_field in enumerate(_LEAN_MODEL_FIELDS):
+            column = model_field.get_col(Member._meta.db_table)
+            for converter in connection.ops.get_db_converters(column) + model_field.get_db_converters(connection):
+                found.append((index, converter, column))
+        _converters[connection.vendor] = found
     values = list(row)
-    for index, model_field in enumerate(_LEAN_MODEL_FIELDS):
-        for converter in connection.ops.get_db_converters(model_field.get_col(Member._meta.db_table)) + model_field.get_db_converters(connection):
-            values[index] = converter(values[index], model_field.get_col(Member._meta.db_table), connection)
+    for index, converter, column in found:
+        values[index] = converter(values[index], column, connection)
     return values
 
 
