@@ -23,15 +23,6 @@ class RulesOutcome:
     evaluation: engine.Evaluation
     budgets: dict[int, int] = field(default_factory=dict)  # rule id -> budget, for the rules that have one
 
-    @property
-    def awards(self) -> tuple[engine.Award, ...]:
-        return self.evaluation.awards
-
-
-def event_key(event: engine.Event) -> str:
-    return f"custom:{event.name}" if event.type == engine.CUSTOM else event.type
-
-
 def tier_multiplier(program: Program, member: Member) -> int:
     if not member.tier:
         return 100

@@ -6,26 +6,23 @@ from ninja import Router
 from fidelo.api.v1.auth import actor_of, context, store_for
 from fidelo.api.v1.idempotency import idempotent_post
 from fidelo.api.v1.members import resolve_member
-from fidelo.api.v1.rule_schemas import EventIn, EventOut
+from fidelo.api.v1.rule_schemas import AwardOut, EventIn, EventOut
 from fidelo.api.v1.schemas import Text
-from fidelo.api.v1.rules import award_body
 from fidelo.events.errors import DuplicateEvent
 from fidelo.events.selectors import access_event
 from fidelo.events.services import event_cancel, event_record
-from fidelo.rules.engine import types as engine
+from fidelo.rules.explain import explain
 from fidelo.tenancy.selectors import program_for
 
 router = Router(tags=["events"])
 
 
-def _engine_award(award) -> engine.Award:
-    """An Award row back as the engine's award, to render it like the simulation does."""
-    why = award.why or {}
-    return engine.Award(
-        kind=award.kind, amount=award.amount, rule_id=award.rule_id, rule_version=award.rule_version,
-        rule_name=(why.get("params") or {}).get("rule", ""), why=engine.Why(code=why.get("code", ""), params=why.get("params") or {}),
-        target=award.target,
-    )
+def granted_body(row) -> dict:
+    """What an event gave, as written (an award row): the rule, its version, and why."""
+    return AwardOut(
+        kind=row.kind, amount=row.amount, target=row.target, rule_id=row.rule_id, rule_version=row.rule_version,
+        rule=(row.why.get("params") or {}).get("rule", ""), explanation=str(explain(row.why)),
+    ).model_dump(mode="json")
 
 
 @router.post("", response={201: EventOut}, summary="Record a loyalty event and award what the rules say")
@@ -40,11 +37,7 @@ def create_event(request: HttpRequest, body: EventIn) -> HttpResponse:
             program=program, member=member, type=body.type, name=body.name, external_id=body.external_id, occurred_at=body.occurred_at,
             store=store, amount_minor=body.amount_cents, attributes=body.attributes, actor=actor_of(request),
         )
-        names = {award.rule_id: award.rule_name for award in (result.evaluation.awards if result.evaluation else ())}
-        awards = []
-        for row in result.awards:
-            shown = _engine_award(row)
-            awards.append({**award_body(shown), "rule": names.get(row.rule_id, shown.rule_name)})
+        awards = [granted_body(row) for row in result.awards]
         return 201, EventOut(
             id=result.event.id if result.event else result.visit_id, type=body.type, name=body.name, external_id=body.external_id,
             member_id=member.id, occurred_at=body.occurred_at, base_points=result.base_points, bonus_points=result.bonus_points, awards=awards,
