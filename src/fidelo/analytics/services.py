@@ -51,7 +51,7 @@ from fidelo.rewards.models import OfferEvent, OfferEventKind, Voucher, VoucherSt
 from fidelo.tenancy.models import Organization, Program
 
 SETTLE_SECONDS = 60  # an id observed this long ago has no uncommitted lower id left (no transaction lasts that long)
-BATCH = 20_000  # rows read per source per pass
+BATCH = 2_000  # rows read per source per pass: each pass is one write transaction, kept short (SQLite has one writer)
 MEMBER_CHUNK = 500
 _TZ: dict[int, zoneinfo.ZoneInfo] = {}  # organization time zones, filled by _Context
 SOURCES = ("member", "transfer", "purchase", "refund", "visit", "voucher", "offer", "referral")

@@ -1367,6 +1367,7 @@ def seed_demo(
     reporter: Reporter | None = None,
 ) -> DemoReport:
     """Create the two demo merchants and play `months` of activity ending at `end` (now)."""
+    from fidelo.analytics.services import rollups_refresh
     from fidelo.core.clock import now
     from fidelo.core.db import write_transaction
     from fidelo.ledger import services as ledger_services
@@ -1406,4 +1407,8 @@ def seed_demo(
     except BaseException:
         ledger_services.clear_caches()  # the warmed ids were rolled back
         raise
+    # The statistics' rollups, built now rather than by the worker's first pass while the
+    # first staff member logs in (short passes, each its own write transaction).
+    reporter.phase("Statistiques", None)
+    rollups_refresh(until_done=True, settle_seconds=0)
     return DemoReport(organizations=player.results, seconds=time.monotonic() - started, clock_moved=clock.works, skipped=player.skipped)
