@@ -14,7 +14,12 @@ from fidelo.events.earning import RulesOutcome, purchase_event, rules_evaluate
 from fidelo.events.errors import EventAlreadyCancelled, InvalidEvent
 from fidelo.events.models import Event
 from fidelo.ledger.models import Lot
-from fidelo.ledger.services import Why, check_member_active, points_earn, points_reverse_lot
+from fidelo.ledger.services import (
+    Why,
+    check_member_active,
+    points_earn,
+    points_reverse_lot,
+)
 from fidelo.members.models import Member
 from fidelo.members.services import member_enroll
 from fidelo.purchases.services import (

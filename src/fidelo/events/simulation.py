@@ -1,6 +1,5 @@
 """What the rules would award for an event, for a real member or a member profile: nothing is written."""
 
-import datetime as dt
 from dataclasses import dataclass
 
 from fidelo.core.clock import now
@@ -53,7 +52,3 @@ def rules_simulate(*, program: Program, event: engine.Event, member: Member | No
                               explain=True)
     evaluation = outcome.evaluation if outcome else engine.Evaluation(awards=(), skipped=())
     return Simulation(base_units=base, evaluation=evaluation)
-
-
-def at_or_now(moment: dt.datetime | None) -> dt.datetime:
-    return moment or now()

@@ -4,7 +4,8 @@ Transfers store a reason code and its parameters; the text is rendered in the re
 language when the history is read, so a member sees their own language.
 """
 
-from django.utils.translation import get_language, gettext_lazy as _
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
 
 from fidelo.core.money import format_money
 

@@ -23,6 +23,7 @@ from fidelo.core.actors import Actor
 from fidelo.core.audit import audit_record
 from fidelo.core.clock import now
 from fidelo.core.db import mark_saved, write_transaction
+from fidelo.ledger import sql
 from fidelo.ledger.errors import (
     InsufficientPoints,
     InvalidAmount,
@@ -31,8 +32,14 @@ from fidelo.ledger.errors import (
     TransferRefused,
     TransfersNotAllowed,
 )
-from fidelo.ledger import sql
-from fidelo.ledger.models import Account, AccountKind, Lot, LotStatus, Transfer, TransferKind
+from fidelo.ledger.models import (
+    Account,
+    AccountKind,
+    Lot,
+    LotStatus,
+    Transfer,
+    TransferKind,
+)
 from fidelo.ledger.sql import EarnRow, EarnWritten
 from fidelo.members.errors import MemberClosed
 from fidelo.members.models import Member, MemberStatus

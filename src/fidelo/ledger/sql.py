@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from django.db import connection
 
 from fidelo.core.db import fetchone_prepared
-
 from fidelo.ledger.models import LotStatus
 
 TRANSFER_COLUMNS = (
@@ -68,10 +67,7 @@ class EarnWritten:
 
 def spendable_part(row: EarnRow, new_balance: int) -> tuple[int, str]:
     """A credit to an available balance in debt pays the debt first (DESIGN: lots sum to the positive balance)."""
-    if row.pending:
-        return row.amount, LotStatus.PENDING
-    remaining = min(row.amount, max(new_balance, 0))
-    return remaining, LotStatus.AVAILABLE if remaining else LotStatus.CLOSED
+    return spendable_parts([row], new_balance)[0]
 
 
 def _transfer_values(row: EarnRow, credit_id) -> list:
@@ -90,15 +86,11 @@ def pg_balance_cte(row: EarnRow, *, extra: int = 0) -> tuple[str, list]:
     """The balance update. With `extra` (a second credit in the same statement), only a balance
     not in debt is updated: each credit's lot is then whole (else nothing is written and the
     caller takes the general path, which shares a debt between the lots)."""
-    if extra:
-        return (
-            "a AS (UPDATE ledger_account SET balance = balance + %s WHERE member_id = %s AND kind = %s AND unit = %s AND balance >= 0 "
-            "RETURNING id, balance)",
-            [row.amount + extra, row.member_id, row.account_kind, row.unit],
-        )
+    not_in_debt = " AND balance >= 0" if extra else ""
     return (
-        "a AS (UPDATE ledger_account SET balance = balance + %s WHERE member_id = %s AND kind = %s AND unit = %s RETURNING id, balance)",
-        [row.amount, row.member_id, row.account_kind, row.unit],
+        f"a AS (UPDATE ledger_account SET balance = balance + %s WHERE member_id = %s AND kind = %s AND unit = %s{not_in_debt} "
+        "RETURNING id, balance)",
+        [row.amount + extra, row.member_id, row.account_kind, row.unit],
     )
 
 

@@ -10,6 +10,7 @@ from fidelo.core.clock import now
 from fidelo.members.models import Member
 from fidelo.rewards.errors import RewardNotFound, VoucherNotFound
 from fidelo.rewards.models import (
+    AutoRedemption,
     OfferEvent,
     OfferEventKind,
     PartnerCode,
@@ -119,3 +120,8 @@ def charity_totals(organization_id: int) -> list[dict]:
         {"association": row["reward__charity_name"], "donations": row["donations"], "points": row["points"] or 0, "amount_cents": row["amount_minor"] or 0}
         for row in rows
     ]
+
+
+def auto_redemption_reward_id(member: Member) -> int | None:
+    """The reward the member chose to have issued automatically, if any."""
+    return AutoRedemption.objects.filter(member=member).values_list("reward_id", flat=True).first()

@@ -111,6 +111,13 @@ def staff_membership_for(*, user_id: int, organization_id: int | None = None):
     return memberships.order_by("pk").first()
 
 
+def staff_memberships_of(user_id: int) -> list:
+    """The organizations a user works for (their memberships), by organization name."""
+    from fidelo.tenancy.models import StaffMembership
+
+    return list(StaffMembership.objects.filter(user_id=user_id).select_related("organization").order_by("organization__name"))
+
+
 def stores_of(organization_id: int) -> list[Store]:
     return list(Store.objects.filter(organization_id=organization_id).order_by("name", "pk"))
 

@@ -11,11 +11,17 @@ from fidelo.awards.models import Award
 from fidelo.conftest import STAFF, ApiClient, make_member
 from fidelo.core.clock import now
 from fidelo.core.models import AuditEntry, IdempotencyRecord
+from fidelo.events.models import Event
 from fidelo.ledger.models import Account, Lot, Transfer
 from fidelo.members.models import Consent, Member
 from fidelo.purchases.models import Purchase, PurchaseLine, Refund, Visit
-from fidelo.rewards.models import AutoRedemption, OfferEvent, PartnerCode, Reward, Voucher
-from fidelo.events.models import Event
+from fidelo.rewards.models import (
+    AutoRedemption,
+    OfferEvent,
+    PartnerCode,
+    Reward,
+    Voucher,
+)
 from fidelo.rules.models import Rule, RuleVersion
 from fidelo.tenancy.models import ApiKey, Organization, Store
 from fidelo.tenancy.selectors import forget_program

@@ -4,7 +4,14 @@ import datetime as dt
 
 import pytest
 
-from fidelo.api.tests.helpers import API, ago, allow_transfers, assert_problem, nothing_written, state
+from fidelo.api.tests.helpers import (
+    API,
+    ago,
+    allow_transfers,
+    assert_problem,
+    nothing_written,
+    state,
+)
 from fidelo.conftest import STAFF
 from fidelo.core.models import AuditEntry
 from fidelo.purchases.models import Visit

@@ -19,7 +19,12 @@ from fidelo.api.tests.helpers import (
     unique,
 )
 from fidelo.conftest import STAFF, ApiClient, make_member, make_org
-from fidelo.tenancy.services import api_key_create, api_key_revoke, staff_add, store_create
+from fidelo.tenancy.services import (
+    api_key_create,
+    api_key_revoke,
+    staff_add,
+    store_create,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,14 @@ import datetime as dt
 
 import pytest
 
-from fidelo.api.tests.helpers import API, ago, assert_problem, buy, purchase_payload, state
+from fidelo.api.tests.helpers import (
+    API,
+    ago,
+    assert_problem,
+    buy,
+    purchase_payload,
+    state,
+)
 from fidelo.conftest import STAFF, make_member
 from fidelo.ledger.models import Transfer
 from fidelo.tenancy.selectors import forget_program

@@ -8,10 +8,10 @@ import pytest
 
 from fidelo.conftest import STAFF
 from fidelo.core.clock import travel_to
+from fidelo.core.db import write_transaction
 from fidelo.ledger.models import Lot
 from fidelo.ledger.selectors import ledger_verify, member_balance
 from fidelo.ledger.services import Why, points_earn
-from fidelo.core.db import write_transaction
 from fidelo.rewards.models import OfferEvent, Voucher
 from fidelo.rewards.services import reward_create
 from fidelo.tenancy.selectors import forget_program, program_for

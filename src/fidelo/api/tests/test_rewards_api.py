@@ -4,7 +4,15 @@ import datetime as dt
 
 import pytest
 
-from fidelo.api.tests.helpers import API, ago, assert_problem, nothing_written, send, state, with_rewards
+from fidelo.api.tests.helpers import (
+    API,
+    ago,
+    assert_problem,
+    nothing_written,
+    send,
+    state,
+    with_rewards,
+)
 from fidelo.conftest import make_member
 from fidelo.core.clock import now
 from fidelo.core.models import AuditEntry

@@ -27,8 +27,7 @@ def test_the_docs_page_loads_swagger_from_this_server(client):
 
 
 def test_adjustments_name_the_api_key_in_the_member_history(org, member):
-    from fidelo.conftest import ApiClient
-    from fidelo.conftest import STAFF
+    from fidelo.conftest import STAFF, ApiClient
     from fidelo.tenancy.services import api_key_create
 
     client = ApiClient(api_key_create(organization=org, name="Accueil Paris", actor=STAFF).token)

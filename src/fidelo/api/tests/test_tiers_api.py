@@ -8,7 +8,13 @@ from fidelo.conftest import STAFF, ApiClient, make_member, make_org
 from fidelo.core.clock import travel_to
 from fidelo.core.models import AuditEntry, IdempotencyRecord
 from fidelo.tenancy.services import api_key_create, store_create
-from fidelo.tiers.models import TierHistory, TierLevel, TierSettings, TierStatus, TierVipPurchase
+from fidelo.tiers.models import (
+    TierHistory,
+    TierLevel,
+    TierSettings,
+    TierStatus,
+    TierVipPurchase,
+)
 from fidelo.tiers.tests.helpers import earn, ladder, paris
 
 pytestmark = pytest.mark.django_db

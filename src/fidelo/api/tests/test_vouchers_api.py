@@ -4,7 +4,15 @@ import datetime as dt
 
 import pytest
 
-from fidelo.api.tests.helpers import API, assert_problem, client_for, nothing_written, state, unique, with_rewards
+from fidelo.api.tests.helpers import (
+    API,
+    assert_problem,
+    client_for,
+    nothing_written,
+    state,
+    unique,
+    with_rewards,
+)
 from fidelo.conftest import STAFF, make_org, program_of
 from fidelo.core.clock import now, travel_to
 from fidelo.rewards.services import reward_create, reward_redeem, vouchers_expire_due

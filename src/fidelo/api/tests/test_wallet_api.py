@@ -4,7 +4,16 @@ import datetime as dt
 
 import pytest
 
-from fidelo.api.tests.helpers import API, assert_problem, client_for, nothing_written, send, state, unique, with_rewards
+from fidelo.api.tests.helpers import (
+    API,
+    assert_problem,
+    client_for,
+    nothing_written,
+    send,
+    state,
+    unique,
+    with_rewards,
+)
 from fidelo.conftest import STAFF, program_of
 from fidelo.core.clock import now
 from fidelo.rewards.models import AutoRedemption

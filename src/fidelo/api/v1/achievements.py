@@ -12,8 +12,8 @@ from pydantic import AfterValidator, BaseModel, Field, StrictBool
 
 from fidelo.api.v1.auth import actor_of, context
 from fidelo.api.v1.idempotency import idempotent_post
-from fidelo.api.v1.schemas import Strict, Text, refuse_nul
 from fidelo.api.v1.members import member_from_path
+from fidelo.api.v1.schemas import Strict, Text, refuse_nul
 from fidelo.engagement.selectors import badge_by_code, badge_list, member_achievements
 from fidelo.engagement.services import achievement_create, achievement_update
 

@@ -9,10 +9,10 @@ from fidelo.api.v1.members import resolve_member
 from fidelo.api.v1.problems import json_response
 from fidelo.api.v1.schemas import PurchaseIn, PurchaseOut, RefundIn, RefundOut, Text
 from fidelo.core.idempotency import StoresReceipt
+from fidelo.events.services import purchase_plan_with_rules, referral_completed_record
 from fidelo.purchases.errors import DuplicatePurchase, DuplicateRefund
 from fidelo.purchases.models import Purchase, PurchaseLine
 from fidelo.purchases.selectors import access_purchase, purchase_points
-from fidelo.events.services import purchase_plan_with_rules, referral_completed_record
 from fidelo.purchases.services import (
     LineInput,
     RefundLineInput,

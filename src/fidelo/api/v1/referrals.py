@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, StrictBool, StrictInt
 from fidelo.api.v1.auth import actor_of, context
 from fidelo.api.v1.idempotency import idempotent_post
 from fidelo.api.v1.members import member_from_path, resolve_member
-from fidelo.api.v1.schemas import MemberRef, Strict, Text, Timestamp
+from fidelo.api.v1.schemas import MemberRef, Strict, Text, Timestamp, as_utc
 from fidelo.core.clock import now, require_aware
 from fidelo.core.errors import ValidationFailed
 from fidelo.core.money import MAX_MINOR
@@ -100,15 +100,12 @@ class ReferralStatsOut(BaseModel):
     points_given: int
 
 
-def _utc(moment: dt.datetime | None) -> dt.datetime | None:
-    return moment.astimezone(dt.UTC) if moment is not None else None
-
 
 def referral_body(referral: Referral) -> dict:
     return ReferralOut(
         id=referral.id, referrer_id=referral.referrer_id, referee_id=referral.referee_id, code=referral.code, status=referral.status,
-        enrolled_at=_utc(referral.enrolled_at), complete_by=_utc(referral.complete_by), completed_at=_utc(referral.completed_at),
-        closed_at=_utc(referral.closed_at), referrer_points=referral.referrer_points, referee_points=referral.referee_points,
+        enrolled_at=as_utc(referral.enrolled_at), complete_by=as_utc(referral.complete_by), completed_at=as_utc(referral.completed_at),
+        closed_at=as_utc(referral.closed_at), referrer_points=referral.referrer_points, referee_points=referral.referee_points,
         referrer_capped=referral.referrer_capped, source_type=referral.source_type, source_id=referral.source_id,
     ).model_dump(mode="json")
 

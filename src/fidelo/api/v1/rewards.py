@@ -1,6 +1,5 @@
 """The rewards catalog: list, create, get, update; partner code pools; offer tracking and stats; charity totals."""
 
-import datetime as dt
 
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
@@ -22,7 +21,7 @@ from fidelo.api.v1.reward_schemas import (
     RewardPatch,
     SeenIn,
 )
-from fidelo.api.v1.schemas import Text
+from fidelo.api.v1.schemas import Text, as_utc
 from fidelo.rewards.models import Reward
 from fidelo.rewards.selectors import access_reward, catalog, charity_totals, offer_stats
 from fidelo.rewards.services import (
@@ -40,16 +39,12 @@ router = Router(tags=["rewards"])
 RENAMED = {"amount_cents": "amount_minor", "min_basket_cents": "min_basket_minor"}
 
 
-def _utc(moment: dt.datetime | None) -> dt.datetime | None:
-    # As the database gives it back: a reward read later shows what its creation returned.
-    return moment.astimezone(dt.UTC) if moment is not None else None
-
 
 def reward_body(reward: Reward, stores: list[str] | None = None) -> dict:
     return RewardOut(
         id=reward.id, kind=reward.kind, title_fr=reward.title_fr, title_en=reward.title_en, description_fr=reward.description_fr,
         description_en=reward.description_en, image_url=reward.image_url, cost_points=reward.cost_points, stock=reward.stock,
-        valid_from=_utc(reward.valid_from), valid_until=_utc(reward.valid_until), limit_per_member=reward.limit_per_member,
+        valid_from=as_utc(reward.valid_from), valid_until=as_utc(reward.valid_until), limit_per_member=reward.limit_per_member,
         allowed_tiers=list(reward.allowed_tiers or []),
         stores=stores if stores is not None else sorted(store.code for store in reward.stores.all()),
         active=reward.active, amount_cents=reward.amount_minor, percent_bp=reward.percent_bp, min_basket_cents=reward.min_basket_minor,

@@ -40,6 +40,11 @@ def refuse_ancient(value: dt.datetime) -> dt.datetime:
     return value
 
 
+def as_utc(moment: dt.datetime | None) -> dt.datetime | None:
+    """A time as the database gives it back (UTC): an object read later shows what its creation returned."""
+    return moment.astimezone(dt.UTC) if moment is not None else None
+
+
 # When something happened: ISO 8601 with an offset (the services refuse a naive one).
 Timestamp = Annotated[dt.datetime, AfterValidator(refuse_ancient)]
 

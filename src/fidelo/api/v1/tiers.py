@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, StrictInt
 from fidelo.api.v1.auth import actor_of, context
 from fidelo.api.v1.idempotency import idempotent_post
 from fidelo.api.v1.members import member_from_path
-from fidelo.api.v1.schemas import Strict, Text, Timestamp
+from fidelo.api.v1.schemas import Strict, Text, Timestamp, as_utc
 from fidelo.core.clock import now
 from fidelo.core.errors import PermissionDenied
 from fidelo.members.models import Member
@@ -188,9 +188,6 @@ def _ref(level: Level | None) -> dict | None:
             "multiplier_percent": level.multiplier_percent}
 
 
-def _utc(moment: dt.datetime | None) -> dt.datetime | None:
-    return moment.astimezone(dt.UTC) if moment is not None else None
-
 
 def member_tier_body(member: Member) -> dict:
     status = member_tier_status(member)
@@ -198,16 +195,16 @@ def member_tier_body(member: Member) -> dict:
         raise TierNotFound("This program has no tier levels", code="tiers_not_configured")
     progress = status.progress
     return MemberTierOut(
-        member_id=member.pk, tier=_ref(status.tier), since=_utc(status.since), via=status.via or None, held=_ref(status.held),
-        vip=_ref(status.vip), vip_until=_utc(status.vip_until),
+        member_id=member.pk, tier=_ref(status.tier), since=as_utc(status.since), via=status.via or None, held=_ref(status.held),
+        vip=_ref(status.vip), vip_until=as_utc(status.vip_until),
         progress=ProgressOut(
-            metric=progress.metric, value=progress.value, window_start=_utc(progress.window_start), window_end=_utc(progress.window_end),
+            metric=progress.metric, value=progress.value, window_start=as_utc(progress.window_start), window_end=as_utc(progress.window_end),
             qualified=_ref(progress.qualified), next_level=_ref(progress.next_level), missing=progress.missing,
         ),
-        review_at=_utc(status.review_at), requalify_value=status.requalify_value, requalify_missing=status.requalify_missing,
-        downgrade_at=_utc(status.downgrade_at), falls_to=_ref(status.falls_to),
+        review_at=as_utc(status.review_at), requalify_value=status.requalify_value, requalify_missing=status.requalify_missing,
+        downgrade_at=as_utc(status.downgrade_at), falls_to=_ref(status.falls_to),
         history=[
-            HistoryItemOut(from_tier=h.from_code or None, to_tier=h.to_code or None, reason=h.reason, detail=h.detail, at=_utc(h.at))
+            HistoryItemOut(from_tier=h.from_code or None, to_tier=h.to_code or None, reason=h.reason, detail=h.detail, at=as_utc(h.at))
             for h in member_tier_history(member)
         ],
     ).model_dump(mode="json")

@@ -13,7 +13,14 @@ from fidelo.core.clock import now
 from fidelo.ledger.selectors import Balance, ledger_verify, member_balance
 from fidelo.ledger.services import Why, points_redeem
 from fidelo.members.models import Member
-from fidelo.purchases.services import LineInput, PurchaseResult, RefundLineInput, RefundResult, purchase_record, purchase_refund
+from fidelo.purchases.services import (
+    LineInput,
+    PurchaseResult,
+    RefundLineInput,
+    RefundResult,
+    purchase_record,
+    purchase_refund,
+)
 from fidelo.tenancy.models import Organization, Program, Store
 
 _numbers = itertools.count(1)

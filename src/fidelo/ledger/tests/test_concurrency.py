@@ -16,7 +16,16 @@ from fidelo.ledger import jobs
 from fidelo.ledger.errors import InsufficientPoints
 from fidelo.ledger.models import Lot, LotStatus, Transfer, TransferKind
 from fidelo.ledger.services import points_transfer
-from fidelo.ledger.tests.helpers import all_at_once, assert_ledger_consistent, available, buy, errors_of, pending, redeem, refund
+from fidelo.ledger.tests.helpers import (
+    all_at_once,
+    assert_ledger_consistent,
+    available,
+    buy,
+    errors_of,
+    pending,
+    redeem,
+    refund,
+)
 from fidelo.purchases.errors import RefundExceedsPurchase
 from fidelo.purchases.models import Purchase, Refund
 from fidelo.purchases.services import purchase_record

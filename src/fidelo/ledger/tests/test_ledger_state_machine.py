@@ -18,19 +18,36 @@ import pytest
 from django.db import transaction
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from fidelo.conftest import STAFF, make_member, make_org, program_of
 from fidelo.core.clock import now
 from fidelo.core.idempotency import Outcome, run_idempotent
+from fidelo.core.shares import proportional_to_date
 from fidelo.ledger import jobs
 from fidelo.ledger import services as ledger_services
-from fidelo.ledger.errors import InsufficientPoints, TransferLimitReached, TransferRefused
+from fidelo.ledger.errors import (
+    InsufficientPoints,
+    TransferLimitReached,
+    TransferRefused,
+)
 from fidelo.ledger.models import Account, AccountKind, Lot, LotStatus, Transfer
 from fidelo.ledger.selectors import ledger_verify
 from fidelo.ledger.services import expiry_for, points_adjust, points_transfer
-from fidelo.ledger.tests.helpers import buy, redeem, refund, sum_of_all_legs, sum_of_balances
-from fidelo.core.shares import proportional_to_date
+from fidelo.ledger.tests.helpers import (
+    buy,
+    redeem,
+    refund,
+    sum_of_all_legs,
+    sum_of_balances,
+)
 from fidelo.tenancy import selectors as tenancy_selectors
 
 PENDING_DAYS = 10

@@ -15,10 +15,30 @@ from fidelo.conftest import STAFF, at, make_member, make_org, program_of
 from fidelo.core.actors import SYSTEM, Actor
 from fidelo.core.clock import now
 from fidelo.ledger import jobs
-from fidelo.ledger.errors import InsufficientPoints, InvalidAmount, ReasonRequired, TransferLimitReached, TransferRefused, TransfersNotAllowed
-from fidelo.ledger.models import Account, AccountKind, Lot, LotStatus, Transfer, TransferKind
+from fidelo.ledger.errors import (
+    InsufficientPoints,
+    InvalidAmount,
+    ReasonRequired,
+    TransferLimitReached,
+    TransferRefused,
+    TransfersNotAllowed,
+)
+from fidelo.ledger.models import (
+    Account,
+    AccountKind,
+    Lot,
+    LotStatus,
+    Transfer,
+    TransferKind,
+)
 from fidelo.ledger.selectors import ledger_verify, member_history
-from fidelo.ledger.services import Why, expiry_for, points_adjust, points_earn, points_transfer
+from fidelo.ledger.services import (
+    Why,
+    expiry_for,
+    points_adjust,
+    points_earn,
+    points_transfer,
+)
 from fidelo.ledger.tests.helpers import (
     assert_ledger_consistent,
     available,

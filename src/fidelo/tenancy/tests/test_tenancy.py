@@ -113,8 +113,8 @@ def test_invalid_program_settings_are_refused_and_nothing_changes(changes):
 
 def test_currency_mode_is_locked_once_members_have_earned(member, program, org):
     from fidelo.core.clock import now
-    from fidelo.ledger.services import Why, points_earn
     from fidelo.core.db import write_transaction
+    from fidelo.ledger.services import Why, points_earn
 
     program_update(organization=org, actor=STAFF, currency_mode="cashback")
     program_update(organization=org, actor=STAFF, currency_mode="points")

@@ -148,7 +148,10 @@ def _csv_response(filename: str, header: list[str], rows) -> StreamingHttpRespon
 
 
 def _money(cents: int | None, currency: str) -> str:
-    return "" if cents is None else f"{cents / 100:.2f}"
+    if cents is None:
+        return ""
+    units, rest = divmod(abs(cents), 100)  # integers only: no float on a money path
+    return f"{'-' if cents < 0 else ''}{units}.{rest:02d}"
 
 
 def _member_rows(rows, currency: str):

@@ -6,7 +6,13 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from fidelo.rewards.models import RewardKind
-from fidelo.tenancy.models import CurrencyMode, ExpiryPolicy, RefundPolicy, Rounding, Store
+from fidelo.tenancy.models import (
+    CurrencyMode,
+    ExpiryPolicy,
+    RefundPolicy,
+    Rounding,
+    Store,
+)
 from fidelo.tiers.models import Metric, Window
 
 MAX_INT = 1_000_000_000

@@ -21,7 +21,13 @@ from fidelo.tenancy import selectors as tenancy_selectors
 from fidelo.tiers import selectors as tier_selectors
 from fidelo.tiers.services import tier_level_create, tier_settings_update
 from fidelo.web.backoffice.auth import staff_required
-from fidelo.web.backoffice.forms import RuleForm, SimulateForm, TierLevelForm, TierSettingsForm, euros_to_minor
+from fidelo.web.backoffice.forms import (
+    RuleForm,
+    SimulateForm,
+    TierLevelForm,
+    TierSettingsForm,
+    euros_to_minor,
+)
 from fidelo.web.backoffice.views import get_or_404, show_refusal
 
 EXAMPLE = {

@@ -18,9 +18,20 @@ from fidelo.members import selectors as member_selectors
 from fidelo.rewards import selectors as reward_selectors
 from fidelo.rewards.services import reward_create, reward_update
 from fidelo.tenancy import selectors as tenancy_selectors
-from fidelo.tenancy.services import api_key_create, api_key_revoke, program_update, store_create
+from fidelo.tenancy.services import (
+    api_key_create,
+    api_key_revoke,
+    program_update,
+    store_create,
+)
 from fidelo.web.backoffice.auth import staff_required
-from fidelo.web.backoffice.forms import AdjustForm, ApiKeyForm, ProgramForm, RewardForm, StoreForm
+from fidelo.web.backoffice.forms import (
+    AdjustForm,
+    ApiKeyForm,
+    ProgramForm,
+    RewardForm,
+    StoreForm,
+)
 
 PAGE_SIZE = 50
 

@@ -32,7 +32,6 @@ from fidelo.members.errors import MemberNotFound
 from fidelo.members.models import Member, MemberStatus
 from fidelo.members.selectors import access_member, member_lookup
 from fidelo.rewards.models import (
-    AutoRedemption,
     Reward,
     RewardKind,
     Voucher,
@@ -41,6 +40,7 @@ from fidelo.rewards.models import (
 from fidelo.rewards.selectors import (
     access_reward,
     access_voucher,
+    auto_redemption_reward_id,
     catalog,
     member_vouchers,
 )
@@ -573,7 +573,7 @@ def auto_view(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Your choice is saved.") if reward else _("Automatic redemption is off."))
             return redirect("portal:auto", org=portal.organization.slug)
-    current = AutoRedemption.objects.filter(member=member).values_list("reward_id", flat=True).first()
+    current = auto_redemption_reward_id(member)
     rewards = [
         {"id": reward.pk, "title": _title(reward), "cost": portal.amount(reward.cost_points), "chosen": reward.pk == current}
         for reward in catalog(portal.organization.pk)[:200]

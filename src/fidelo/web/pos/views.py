@@ -52,6 +52,7 @@ from fidelo.tenancy.selectors import (
     organization_by_slug,
     program_for,
     staff_membership_for,
+    staff_memberships_of,
     stores_of,
 )
 from fidelo.web.portal.kit import (
@@ -141,7 +142,7 @@ def index_view(request: HttpRequest) -> HttpResponse:
     """The organizations whose till this user may use (straight to it when there is one)."""
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path(), "pos:login")
-    memberships = list(StaffMembership.objects.filter(user=request.user).select_related("organization").order_by("organization__name"))
+    memberships = staff_memberships_of(request.user.pk)
     if len(memberships) == 1:
         return redirect("pos:till", org=memberships[0].organization.slug)
     return render(request, "pos/index.html", {"memberships": memberships}, status=200 if memberships else 403)

@@ -3,9 +3,9 @@
 from django.core.management.base import BaseCommand
 from rich.progress import Progress
 
+from fidelo.core.clock import now
 from fidelo.ledger.jobs import expire_due, release_due
 from fidelo.ledger.selectors import due_expired_lots, due_pending_lots
-from fidelo.core.clock import now
 
 
 class Command(BaseCommand):

@@ -19,7 +19,13 @@ from fidelo.core.actors import CLI
 from fidelo.core.errors import DomainError
 from fidelo.tenancy.models import ApiKey, Organization, StaffRole
 from fidelo.tenancy.selectors import organization_by_slug, store_by_code
-from fidelo.tenancy.services import api_key_create, api_key_revoke, organization_create, staff_add, store_create
+from fidelo.tenancy.services import (
+    api_key_create,
+    api_key_revoke,
+    organization_create,
+    staff_add,
+    store_create,
+)
 
 
 class Command(BaseCommand):
