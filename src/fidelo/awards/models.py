@@ -40,5 +40,4 @@ class Award(models.Model):
         indexes = [
             models.Index(fields=["member", "rule", "local_day"], name="award_member_rule_day_idx"),
             models.Index(fields=["source_type", "source_id"], name="award_source_idx"),
-            models.Index(fields=["organization", "kind", "occurred_at"], name="award_org_kind_idx"),
         ]

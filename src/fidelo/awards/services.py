@@ -3,7 +3,8 @@
 Runs inside the caller's write transaction (the purchase's, the event's): points go to the
 ledger as "bonus" credits kept apart from the base points, stamps to the stamp cards,
 badges to the member's achievements, rewards as vouchers given without points, tier points
-to the tier qualification; one Award row per award records the rule version that fired.
+to the tier qualification. Award rows record what was given for the limits and the refunds
+(see bonus_rows); the bonus transfer's params record which rule version gave what, and why.
 """
 
 import datetime as dt
@@ -21,7 +22,7 @@ from fidelo.core.clock import local_date, now
 from fidelo.core.errors import DomainError
 from fidelo.core.shares import allocate, proportional_to_date
 from fidelo.engagement.services import achievement_grant, stamps_add, stamps_reverse
-from fidelo.ledger.models import Lot
+from fidelo.ledger.models import Lot, Transfer, TransferKind
 from fidelo.ledger.services import Why, points_earn, points_reverse_lot
 from fidelo.members.models import Member
 from fidelo.rewards.models import Reward
@@ -38,6 +39,16 @@ logger = logging.getLogger(__name__)
 class Applied:
     bonus_points: int = 0  # program unit
     awards: list[AwardRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SourceBonus:
+    """A source that keeps its bonus itself (a purchase): the bonus credited, and what refunds
+    have taken back of it so far (claimed, forgiven included). The part no Award row records
+    goes back in proportion like the rows."""
+
+    total: int
+    reversed: int
 
 
 def bonus_why(awards: list[engine.Award], *, source_type: str, source_id: int | None, actor: str = "") -> Why:
@@ -75,14 +86,50 @@ def points_awards(evaluation: Evaluation, budgets: Mapping[int, int]) -> list[en
 
 def award_row(
     award: engine.Award, *, member: Member, source_type: str, source_id: int, occurred_at: dt.datetime, day: dt.date,
-    transfer_id: int | None = None,
+    transfer_id: int | None = None, created_at: dt.datetime | None = None,
 ) -> AwardRow:
     return AwardRow(
         organization_id=member.organization_id, member_id=member.id, rule_id=award.rule_id, rule_version=award.rule_version,
         kind=award.kind, amount=award.amount, target=award.target, source_type=source_type, source_id=source_id,
         transfer_id=transfer_id, why={"code": award.why.code, "params": dict(award.why.params)}, line_amounts=list(award.line_amounts),
-        local_day=day, occurred_at=occurred_at, created_at=now(),
+        local_day=day, occurred_at=occurred_at, created_at=created_at or now(),
     )
+
+
+def bonus_rows(
+    bonus: list[engine.Award], *, member: Member, source_type: str, source_id: int, occurred_at: dt.datetime, day: dt.date,
+    transfer_id: int | None = None, source_keeps_bonus: bool = False,
+) -> list[AwardRow]:
+    """The Award rows to write for an event's points awards (all credited by one bonus transfer).
+
+    A rule with limits or a budget gets a row per award: its usage is counted from them, and
+    a refund gives its budget back. The bonus transfer's params already say which rules and
+    versions gave what and why (the history shows them), so the other points awards need no
+    row of their own: a purchase keeps its bonus total and what refunds took back
+    (`source_keeps_bonus`, see SourceBonus), and they get none; for another source they
+    share one row, all a cancellation needs to take the bonus back. On the purchase path
+    that is no row, or one for a capped rule, instead of one per rule.
+    """
+    created_at = now()
+    rows = [
+        award_row(award, member=member, source_type=source_type, source_id=source_id, occurred_at=occurred_at, day=day,
+                  transfer_id=transfer_id, created_at=created_at)
+        for award in bonus if award.limited
+    ]
+    unlimited = [award for award in bonus if not award.limited]
+    if source_keeps_bonus:
+        return rows
+    if len(unlimited) == 1:
+        rows.append(award_row(unlimited[0], member=member, source_type=source_type, source_id=source_id, occurred_at=occurred_at,
+                              day=day, transfer_id=transfer_id, created_at=created_at))
+    elif unlimited:
+        rows.append(AwardRow(
+            organization_id=member.organization_id, member_id=member.id, rule_id=None, rule_version=None, kind=engine.POINTS,
+            amount=sum(award.amount for award in unlimited), target="", source_type=source_type, source_id=source_id,
+            transfer_id=transfer_id, why={"code": "bonus_rules", "params": {"count": len(unlimited)}}, line_amounts=[],
+            local_day=day, occurred_at=occurred_at, created_at=created_at,
+        ))
+    return rows
 
 
 def budget_grant(rule_id: int, amount: int, budget: int) -> int:
@@ -125,15 +172,19 @@ def awards_apply(
     pending_days: int | None = 0,
     actor: str = "",
     credited: tuple[list[engine.Award], int | None] | None = None,
+    source_keeps_bonus: bool = False,
 ) -> Applied:
     """Write the awards of one event. `budgets` maps a rule id to its budget (rules with one).
 
     `credited`: the points awards the caller already credited (with its own credits, see
     purchases), and the bonus transfer's id; else they are credited here.
+    `source_keeps_bonus`: the source records its bonus total itself (see bonus_rows).
     """
     applied = Applied()
     day = local_date(occurred_at, program.organization.timezone)
-    rows: list[AwardRow] = []
+    created_at = now()
+    rows: list[AwardRow] = []  # to write
+    given: list[AwardRow] = []  # what was given, one per award (the response shows them)
     tier_points = base_points if program.currency_mode == "points" else 0
     if credited is not None:
         bonus, bonus_transfer_id = credited
@@ -147,8 +198,10 @@ def awards_apply(
                 why=bonus_why(bonus, source_type=source_type, source_id=source_id, actor=actor),
             ).transfer.id
     if bonus:
-        rows += [award_row(award, member=member, source_type=source_type, source_id=source_id, occurred_at=occurred_at, day=day,
-                           transfer_id=bonus_transfer_id) for award in bonus]
+        rows += bonus_rows(bonus, member=member, source_type=source_type, source_id=source_id, occurred_at=occurred_at, day=day,
+                           transfer_id=bonus_transfer_id, source_keeps_bonus=source_keeps_bonus)
+        given += [award_row(award, member=member, source_type=source_type, source_id=source_id, occurred_at=occurred_at, day=day,
+                            transfer_id=bonus_transfer_id, created_at=created_at) for award in bonus]
         if program.currency_mode == "points":
             tier_points += applied.bonus_points
     for award in evaluation.awards:
@@ -181,16 +234,34 @@ def awards_apply(
                 continue
         elif award.kind == engine.TIER_POINTS:
             tier_points += amount
-        rows.append(award_row(award, member=member, source_type=source_type, source_id=source_id, occurred_at=occurred_at, day=day))
+        row = award_row(award, member=member, source_type=source_type, source_id=source_id, occurred_at=occurred_at, day=day,
+                        created_at=created_at)
+        rows.append(row)
+        given.append(row)
     if rows:
         award_sql.insert_awards(rows)
-        applied.awards = rows  # unsaved rows: what was given, for the response
+    applied.awards = given  # unsaved rows: what was given, for the response
     if tier_points or spend_minor or visits:
         tier_activity_record(
             program=program, member=member, occurred_at=occurred_at, tier_points=tier_points, spend_minor=spend_minor, visits=visits,
             source_type=source_type, source_id=source_id,
         )
     return applied
+
+
+def _unrecorded_bonus_back(awards: list[Award], source_bonus: SourceBonus, done_minor: int, whole_minor: int) -> int:
+    """What goes back now of the bonus points no Award row records (cumulative share, rounded down)."""
+    recorded = [award for award in awards if award.kind == engine.POINTS and award.transfer_id]
+    unrecorded = source_bonus.total - sum(award.amount for award in recorded)
+    taken = source_bonus.reversed - sum(award.reversed for award in recorded)
+    return max(0, proportional_to_date(unrecorded, done_minor, whole_minor) - taken) if unrecorded > 0 else 0
+
+
+def _bonus_transfer_id(source_type: str, source_id: int) -> int | None:
+    return (
+        Transfer.objects.filter(source_type=source_type, source_id=source_id, reason="bonus", kind=TransferKind.EARN)
+        .order_by("id").values_list("id", flat=True).first()
+    )
 
 
 def _with_amount(award: engine.Award, amount: int) -> engine.Award:
@@ -218,6 +289,7 @@ def awards_reverse(
     refund_minor: int = 0,
     params: Mapping | None = None,
     actor: str = "",
+    source_bonus: SourceBonus | None = None,
 ) -> Reversed:
     """Take back, in proportion to what is now refunded (done of whole), what the source's awards gave.
 
@@ -228,9 +300,18 @@ def awards_reverse(
     """
     result = Reversed()
     tier_points_back = base_points_back if program.currency_mode == "points" else 0
-    awards = Award.objects.select_for_update().filter(source_type=source_type, source_id=source_id)
+    awards = list(Award.objects.select_for_update().filter(source_type=source_type, source_id=source_id).order_by("id"))
     points_back: dict[int, int] = {}  # bonus transfer -> what goes back from its lot
-    for award in awards.order_by("id"):
+    if source_bonus is not None:
+        back = _unrecorded_bonus_back(awards, source_bonus, done_minor, whole_minor)
+        if back:
+            transfer_id = _bonus_transfer_id(source_type, source_id)
+            if transfer_id is not None:
+                points_back[transfer_id] = back
+                result.points += back
+                if program.currency_mode == "points":
+                    tier_points_back += back
+    for award in awards:
         target = proportional_to_date(award.amount, done_minor, whole_minor)
         back = max(0, target - award.reversed)
         if not back:

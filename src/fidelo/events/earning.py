@@ -48,7 +48,9 @@ def rules_evaluate(
     usage: dict[int, engine.Usage] = {}
     if facts is None:
         capped = [
-            Capped(rule_id=rule.id, kind=main_award(rule)[0], budget=rule.limits.budget is not None)
+            Capped(rule_id=rule.id, kind=main_award(rule)[0], budget=rule.limits.budget is not None,
+                   day=rule.limits.per_member_per_day is not None, month=rule.limits.per_member_per_month is not None,
+                   total=rule.limits.per_member_total is not None)
             for rule in listening if rule.id in wanted.usage_rule_ids
         ] if member.pk else []
         facts, usage = member_facts(

@@ -40,6 +40,9 @@ class Capped:
     rule_id: int
     kind: str
     budget: bool
+    day: bool = True  # which of its usage windows a limit reads: the others are not loaded
+    month: bool = True
+    total: bool = True
 
 
 def member_facts(
@@ -53,8 +56,8 @@ def member_facts(
     day = local_date(at, timezone)
     adapt = connection.ops.adapt_datefield_value
     for rule in capped:
-        # Today, this month, ever, in the kind the rule's limits count; and its budget spent.
-        for since in (day, day.replace(day=1), None):
+        # Today, this month, ever (those its limits read), in the kind they count; and its budget spent.
+        for since in _windows(rule, day):
             selects.append(
                 "(SELECT COALESCE(SUM(amount - reversed), 0) FROM awards_award WHERE member_id = %s AND rule_id = %s AND kind = %s"
                 + (" AND local_day >= %s)" if since is not None else ")")
@@ -76,7 +79,7 @@ def member_facts(
         # Prepared on PostgreSQL: planning a dozen subqueries costs more than running them.
         values = list(fetchone_prepared("SELECT " + ", ".join(selects), params))
         for rule in capped:
-            today, month, total = (int(values.pop(0)) for _ in range(3))
+            today, month, total = (int(values.pop(0)) if wanted else 0 for wanted in (rule.day, rule.month, rule.total))
             spent = int(values.pop(0)) if rule.budget else 0
             usage[rule.rule_id] = Usage(member_day=today, member_month=month, member_total=total, budget_spent=spent)
         for key in sorted(needs.counts):
@@ -97,6 +100,11 @@ def member_facts(
     )
     return facts, usage
 
+
+
+def _windows(rule: Capped, day: dt.date) -> list[dt.date | None]:
+    """The first local day of each usage window the rule's limits read (None: ever), in Usage's order."""
+    return [since for since, wanted in ((day, rule.day), (day.replace(day=1), rule.month), (None, rule.total)) if wanted]
 
 
 def _month_index(day: dt.date) -> int:

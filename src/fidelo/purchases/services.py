@@ -8,7 +8,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import F
 
-from fidelo.awards.services import award_row, awards_apply, awards_reverse, bonus_why, points_awards
+from fidelo.awards.services import SourceBonus, awards_apply, awards_reverse, bonus_rows, bonus_why, points_awards
 from fidelo.core.actors import Actor
 from fidelo.core.clock import local_date, now, require_aware
 from fidelo.core.db import all_or_nothing, mark_saved, write_transaction
@@ -227,7 +227,7 @@ def purchase_apply(plan: PurchasePlan) -> PurchaseResult:
             program=plan.program, member=plan.member, evaluation=plan.evaluation or Evaluation(awards=(), skipped=()), budgets=plan.budgets,
             source_type="purchase", source_id=purchase.pk, occurred_at=plan.occurred_at, base_points=plan.points,
             spend_minor=plan.total_minor, visits=1, pending_days=None, actor=actor,
-            credited=(bonus, earned[-1].transfer.id if bonus_total else None),
+            credited=(bonus, earned[-1].transfer.id if bonus_total else None), source_keeps_bonus=True,
         )
         result.awards = applied.awards
         result.referral = referral_progress(
@@ -256,8 +256,8 @@ def purchase_apply_with_receipt(
             bonus_row = earn_row(program=plan.program, member=plan.member, amount=bonus_total, occurred_at=plan.occurred_at,
                                  why=bonus_why(bonus, source_type="purchase", source_id=None, actor=str(plan.actor) if plan.actor else ""))
             day = local_date(plan.occurred_at, plan.program.organization.timezone)
-            award_rows = [award_row(award, member=plan.member, source_type="purchase", source_id=0, occurred_at=plan.occurred_at, day=day)
-                          for award in bonus]
+            award_rows = bonus_rows(bonus, member=plan.member, source_type="purchase", source_id=0, occurred_at=plan.occurred_at, day=day,
+                                    source_keeps_bonus=True)
         purchase.id = 0  # the statement puts the real id in the stored response
         result = PurchaseResult(purchase=purchase, pending=row.pending, available_at=row.available_at, lines=lines, bonus_points=bonus_total,
                                 awards=award_rows or [])
@@ -394,7 +394,7 @@ def purchase_refund(
             program=program, member=purchase.member, source_type="purchase", source_id=purchase.pk, done_minor=done,
             whole_minor=purchase.total_minor, occurred_at=occurred_at, base_points_back=points_back, refund_minor=refund_minor,
             params={"earned_on": local_date(purchase.occurred_at, program.organization.timezone).isoformat()},
-            actor=str(actor) if actor else "",
+            actor=str(actor) if actor else "", source_bonus=SourceBonus(total=purchase.points_bonus, reversed=purchase.bonus_reversed),
         )
         if reversed_awards.points:
             Purchase.objects.filter(pk=purchase.pk).update(bonus_reversed=F("bonus_reversed") + reversed_awards.points)

@@ -3,9 +3,8 @@
 import pytest
 
 from fidelo.api.tests.helpers import API, assert_problem, nothing_written
-from fidelo.awards.models import Award
 from fidelo.conftest import STAFF, at, make_member, make_org
-from fidelo.ledger.models import Account
+from fidelo.ledger.models import Account, Transfer
 from fidelo.tenancy.services import store_create
 from fidelo.tiers.services import tier_level_create
 
@@ -58,8 +57,10 @@ def test_a_change_makes_a_new_version_and_the_ledger_records_the_one_that_fired(
     assert changed.status_code == 200, changed.content
     assert changed.json()["version"] == 2
     buy(api, member, "v2", at(2026, 3, 14))
-    versions = [a.rule_version for a in Award.objects.filter(rule_id=rule["id"]).order_by("id")]
-    assert versions == [1, 2]
+    # The bonus credit of each purchase names the rule and the version that fired.
+    bonuses = Transfer.objects.filter(organization_id=member.organization_id, reason="bonus").order_by("id")
+    versions = [(a["rule_id"], a["rule_version"]) for t in bonuses for a in t.reason_params["awards"]]
+    assert versions == [(rule["id"], 1), (rule["id"], 2)]
     assert balance(member) == (20 + 20) + (20 + 40)
     listed = api.get(f"{API}/rules/{rule['id']}/versions").json()["items"]
     assert [v["version"] for v in listed] == [2, 1]

@@ -156,6 +156,43 @@ def test_a_refunded_purchase_takes_back_its_bonus_and_stamps(api, org, member):
     assert '"stamps": 0' in str(cards).replace("'", '"') or all(card.get("stamps", 0) == 0 for card in cards.get("items", cards if isinstance(cards, list) else []))
 
 
+def test_partial_refunds_take_back_the_bonus_of_capped_and_uncapped_rules_exactly_once(api, org, member):
+    """Uncapped rules' bonus is kept by the purchase (no Award row), a capped rule's in its own
+    row: refunds in three parts take both back in proportion, and all of it in the end."""
+    from fidelo.awards.models import Award
+    from fidelo.purchases.models import Purchase
+
+    add_rule(api, {"name": "Samedi x2", "event": "purchase", "conditions": [{"field": "weekday", "op": "in", "value": [6]}],
+                   "effects": [{"type": "multiplier", "percent": 200, "on": "basket"}]})
+    add_rule(api, {"name": "Café", "event": "purchase", "conditions": [{"field": "line.category", "op": "eq", "value": "cafe"}],
+                   "effects": [{"type": "fixed_points", "points": 7}]})
+    capped = add_rule(api, {"name": "Thé plafonné", "event": "purchase",
+                            "conditions": [{"field": "line.category", "op": "eq", "value": "the"}],
+                            "effects": [{"type": "points_per_euro", "points": 3, "per_minor": 100, "on": "lines"}],
+                            "limits": {"per_member_per_day": 25}})
+    lines = [{"sku": "C1", "category": "cafe", "quantity": 1, "unit_price_cents": 1000},
+             {"sku": "T1", "category": "the", "quantity": 2, "unit_price_cents": 500}]
+    buy(api, member, "mix", at(2026, 3, 7), lines=lines)  # 20 base; bonus 20 (x2) + 7 (café) + 25 (thé, 30 capped to 25)
+    purchase = Purchase.objects.get(external_id="mix")
+    assert (purchase.points_earned, purchase.points_bonus) == (20, 52)
+    rows = list(Award.objects.filter(source_type="purchase", source_id=purchase.pk).values_list("rule_id", "amount"))
+    assert rows == [(capped["id"], 25)]  # only the capped rule's: its limit counts it
+    assert balance(member) == 72
+    for part, amount in (("r1", 700), ("r2", 600), ("r3", 700)):
+        assert api.post(f"{API}/purchases/mix/refunds", {"external_id": part, "amount_cents": amount}).status_code == 201
+        purchase.refresh_from_db()
+        if part == "r1":  # 7/20 of the purchase: floor(20·7/20)=7 base, floor(27·7/20)=9 + floor(25·7/20)=8 bonus
+            assert (purchase.points_reversed, purchase.bonus_reversed) == (7, 17)
+            assert Award.objects.get(source_id=purchase.pk).reversed == 8
+            assert balance(member) == 72 - 7 - 17
+    assert (purchase.points_reversed, purchase.bonus_reversed) == (20, 52)
+    assert Award.objects.get(source_id=purchase.pk).reversed == 25
+    assert balance(member) == 0
+    # Refunded, the capped rule's day is free again: the same basket earns its 25 again.
+    buy(api, member, "mix-again", at(2026, 3, 7, 12), lines=lines)
+    assert Purchase.objects.get(external_id="mix-again").points_bonus == 52
+
+
 def test_the_history_says_which_rule_gave_the_bonus(api, member):
     rule = add_rule(api, {
         "name": "Double points le samedi", "event": "purchase", "conditions": [{"field": "weekday", "op": "in", "value": [6]}],

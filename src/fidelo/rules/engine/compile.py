@@ -51,7 +51,7 @@ def counter_key(event_type: str, event_name: str = "") -> str:
 class Context:
     """One evaluation's inputs, with what every rule may ask computed once."""
 
-    __slots__ = ("_line_units", "all_lines", "date", "event", "lines", "local", "member", "minute", "month", "terms", "weekday")
+    __slots__ = ("_line_index", "_line_units", "all_lines", "date", "event", "lines", "local", "member", "minute", "month", "terms", "weekday")
 
     def __init__(self, event: Event, member: MemberFacts, terms: ProgramTerms) -> None:
         if event.occurred_at.tzinfo is None:
@@ -68,6 +68,17 @@ class Context:
         self.lines = event.lines
         self.all_lines = list(range(len(event.lines)))  # read only
         self._line_units: tuple[int, ...] | None = None
+        self._line_index: dict[str, dict[Any, list[int]]] = {}
+
+    def line_index(self, attribute: str) -> dict[Any, list[int]]:
+        """The indexes of the lines holding each value of a line attribute (sku, category, brand), built once."""
+        index = self._line_index.get(attribute)
+        if index is None:
+            index = {}
+            for position, line in enumerate(self.lines):
+                index.setdefault(getattr(line, attribute), []).append(position)
+            self._line_index[attribute] = index
+        return index
 
     def line_units(self) -> tuple[int, ...]:
         """The base units of each line: ProgramTerms.base_line_units, or the base units shared by amount."""
@@ -85,9 +96,9 @@ Draft = tuple[str, str, int, tuple[int, ...], str, dict[str, Any]]
 
 
 class Plan:
-    __slots__ = ("effects", "key", "line_conditions", "line_predicates", "main", "steps", "uses_lines")
+    __slots__ = ("effects", "key", "line_conditions", "line_lookup", "line_predicates", "main", "steps", "uses_lines")
 
-    def __init__(self, steps, line_conditions, line_predicates, effects, main, key, uses_lines=True) -> None:
+    def __init__(self, steps, line_conditions, line_predicates, effects, main, key, uses_lines=True, line_lookup=None) -> None:
         self.uses_lines: bool = uses_lines  # whether an effect reads the matching lines
         self.steps: tuple[tuple[Condition, int, Callable], ...] = steps  # kind: 0 context check, 1 line, 2 matching amount
         self.line_conditions: tuple[Condition, ...] = line_conditions
@@ -95,12 +106,24 @@ class Plan:
         self.effects: tuple[Callable[[Context, list[int]], Draft | None], ...] = effects
         self.main: tuple[str, str] = main  # the (kind, target) the limits count
         self.key: str = key
+        # A line condition "sku / category / brand is (one of) values", answered from the event's
+        # line index instead of testing every line: (attribute, values, the other predicates).
+        self.line_lookup: tuple[str, tuple[Any, ...], tuple[Callable[[Line], bool], ...]] | None = line_lookup
 
     def matching(self, ctx: Context) -> list[int]:
         """Indexes of the lines that pass every line condition (all lines when there is none)."""
         predicates = self.line_predicates
         if not predicates:
             return ctx.all_lines
+        if self.line_lookup is not None:
+            attribute, values, others = self.line_lookup
+            index = ctx.line_index(attribute)
+            if len(values) == 1:
+                candidates = index.get(values[0], ())
+            else:  # a line has one value: no index twice
+                candidates = sorted(position for value in values for position in index.get(value, ()))
+            lines = ctx.lines
+            return [position for position in candidates if all(predicate(lines[position]) for predicate in others)]
         found = []
         for index, line in enumerate(ctx.lines):
             for predicate in predicates:
@@ -110,8 +133,12 @@ class Plan:
                 found.append(index)
         return found
 
-    def failing(self, ctx: Context) -> tuple[Condition | None, list[int] | None]:
-        """The first condition that does not hold (None if all hold), and the matching lines if computed."""
+    def failing(self, ctx: Context, blame: bool = True) -> tuple[Condition | None, list[int] | None]:
+        """The first condition that does not hold (None if all hold), and the matching lines if computed.
+
+        When no line passes the line conditions, `blame` looks for the one no line meets (what
+        an explanation names); without it, the first line condition stands for them all.
+        """
         matching = None
         for condition, kind, check in self.steps:
             if kind == 0:
@@ -122,7 +149,7 @@ class Plan:
                 matching = self.matching(ctx)
             if kind == 1:
                 if not matching:
-                    return self._blamed_line_condition(ctx), matching
+                    return (self._blamed_line_condition(ctx) if blame else condition), matching
             elif not check(sum(ctx.lines[index].amount_minor for index in matching)):
                 return condition, matching
         return None, matching
@@ -388,6 +415,24 @@ def main_award(rule: Rule) -> tuple[str, str]:
     return (kind, str(effect.params[target]) if target else "")
 
 
+LOOKUP_ATTRIBUTES = {"line.sku": "sku", "line.category": "category", "line.brand": "brand"}
+
+
+def _line_lookup(conditions: list[Condition], predicates: tuple[Callable[[Line], bool], ...]):
+    """The first line condition that an index answers (eq / in on sku, category, brand), with the other predicates."""
+    for position, condition in enumerate(conditions):
+        attribute = LOOKUP_ATTRIBUTES.get(condition.field)
+        if attribute is None or condition.op not in ("eq", "in"):
+            continue
+        values = (condition.value,) if condition.op == "eq" else tuple(dict.fromkeys(condition.value))
+        try:
+            hash(values)
+        except TypeError:  # an unhashable value: no index, the predicates test it
+            return None
+        return attribute, values, predicates[:position] + predicates[position + 1:]
+    return None
+
+
 def compile_rule(rule: Rule) -> Plan:
     """The rule's plan, built once and kept on the rule."""
     if rule.plan is not None:
@@ -403,10 +448,12 @@ def compile_rule(rule: Rule) -> Plan:
             steps.append((condition, 2, comparison(condition.op, condition.value)))
         else:
             steps.append((condition, 0, _context_check(condition, key)))
+    predicates = tuple(_line_predicate(condition) for condition in line_conditions)
     plan = Plan(
         steps=tuple(steps),
         line_conditions=tuple(line_conditions),
-        line_predicates=tuple(_line_predicate(condition) for condition in line_conditions),
+        line_predicates=predicates,
+        line_lookup=_line_lookup(line_conditions, predicates),
         effects=tuple(_effect(effect) for effect in rule.effects),
         main=main_award(rule),
         key=key,

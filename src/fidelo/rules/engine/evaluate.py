@@ -36,6 +36,7 @@ from fidelo.rules.engine.types import (
 )
 
 NO_USAGE = Usage()
+NO_LIMITS = Limits()
 LIMIT_ORDER = ("per_member_per_day", "per_member_per_month", "per_member_total", "budget")
 
 
@@ -127,7 +128,7 @@ def evaluate(
             skipped.append(_skip(rule, "rule_ended", ends_at=rule.ends_at.isoformat()))
             continue
         plan = rule.plan or compile_rule(rule)
-        failed, matching = plan.failing(ctx)
+        failed, matching = plan.failing(ctx, explain)
         if failed is not None:
             if explain:
                 skipped.append(_skip(rule, "condition_failed", **_failure(failed, ctx, plan)))
@@ -135,8 +136,8 @@ def evaluate(
         if matching is None:
             matching = plan.matching(ctx) if plan.uses_lines else ctx.all_lines
         drafts = [draft for draft in (produce(ctx, matching) for produce in plan.effects) if draft is not None]
-        if rule.limits.per_member_per_day is not None or rule.limits.per_member_per_month is not None \
-                or rule.limits.per_member_total is not None or rule.limits.budget is not None:
+        limited = rule.limits != NO_LIMITS
+        if limited:
             drafts, reached = _apply_limits(rule, plan, drafts, usage.get(rule.id, NO_USAGE))
             if reached is not None:
                 extra = {"currency_mode": terms.currency_mode} if reached[0] == "budget" else {}
@@ -149,7 +150,7 @@ def evaluate(
             params["rule"] = rule.name
             awards.append(Award(
                 kind=kind, amount=amount, rule_id=rule.id, rule_version=rule.version, rule_name=rule.name,
-                why=Why(code, params), target=target, line_amounts=line_amounts,
+                why=Why(code, params), target=target, line_amounts=line_amounts, limited=limited,
             ))
         if rule.exclusive:
             winner = rule

@@ -170,6 +170,7 @@ class Award:
     why: Why
     target: str = ""  # stamp card code, badge code, reward id
     line_amounts: tuple[int, ...] = ()  # for line-based awards: the share of each line (refunds by line)
+    limited: bool = False  # its rule has limits or a budget: what it gave is counted (fidelo.awards keeps its own row)
 
 
 @dataclass(frozen=True, slots=True)
