@@ -1,9 +1,13 @@
-"""What the earning rules gave: one row per award, with the rule version that fired and why.
+"""What the earning rules gave that must be counted or taken back, with the rule version and why.
 
-The ledger holds the points themselves (a "bonus" transfer per points award, kept apart
-from the base points); this table says which rule and version produced each award, and
-serves the rules' limits (per member per day, month, ever), the reversal of a refunded
-purchase's bonus, stamps and tier points, and the member history's explanations.
+The ledger holds the points themselves: one "bonus" credit per event for all its points
+awards, kept apart from the base points, whose params name each rule, version, amount and
+explanation (the member history shows them). This table holds a row for every stamp,
+badge, reward and tier-points award, and for every points award of a rule with limits or
+a budget: it serves the limits (per member per day, month, ever), the budgets given back,
+and refunds and cancellations. The points of rules without limits need no row of their
+own: a purchase keeps its bonus total (Purchase.points_bonus, bonus_reversed); another
+event's share one row without a rule (see awards.services.bonus_rows).
 """
 
 from django.db import models
