@@ -173,12 +173,14 @@ def awards_apply(
     actor: str = "",
     credited: tuple[list[engine.Award], int | None] | None = None,
     source_keeps_bonus: bool = False,
+    describe: bool = True,
 ) -> Applied:
     """Write the awards of one event. `budgets` maps a rule id to its budget (rules with one).
 
     `credited`: the points awards the caller already credited (with its own credits, see
     purchases), and the bonus transfer's id; else they are credited here.
     `source_keeps_bonus`: the source records its bonus total itself (see bonus_rows).
+    `describe`: list what was given, one row per award, in Applied.awards (for a response).
     """
     applied = Applied()
     day = local_date(occurred_at, program.organization.timezone)
@@ -200,8 +202,9 @@ def awards_apply(
     if bonus:
         rows += bonus_rows(bonus, member=member, source_type=source_type, source_id=source_id, occurred_at=occurred_at, day=day,
                            transfer_id=bonus_transfer_id, source_keeps_bonus=source_keeps_bonus)
-        given += [award_row(award, member=member, source_type=source_type, source_id=source_id, occurred_at=occurred_at, day=day,
-                            transfer_id=bonus_transfer_id, created_at=created_at) for award in bonus]
+        if describe:
+            given += [award_row(award, member=member, source_type=source_type, source_id=source_id, occurred_at=occurred_at, day=day,
+                                transfer_id=bonus_transfer_id, created_at=created_at) for award in bonus]
         if program.currency_mode == "points":
             tier_points += applied.bonus_points
     for award in evaluation.awards:

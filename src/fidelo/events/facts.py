@@ -45,13 +45,63 @@ class Capped:
     total: bool = True
 
 
-def member_facts(
-    *, member: Member, at: dt.datetime, needs: Needs, timezone: str, tier_multiplier_percent: int = 100, capped: Sequence[Capped] = (),
-) -> tuple[MemberFacts, dict[int, Usage]]:
-    """The member's facts, and what each capped rule already gave them: one query for both."""
-    counts: dict[str, int] = {}
-    within: dict[tuple[str, int], int] = {}
-    selects, params = [], []
+MEMBER = object()  # in a FactsQuery's parameters: the member's id
+
+
+@dataclass(frozen=True)
+class FactsQuery:
+    """What the rules need to know of a member for one event, as scalar subqueries on the member's id.
+
+    `selects` name the member's id as `{member}` (MEMBER in their parameters): member_facts
+    runs them with the id as a parameter, and a member lookup can run them in its own
+    statement (members.selectors.member_lookup_with), with no round trip of their own.
+    `decode` turns the values back.
+    """
+
+    selects: tuple[str, ...]
+    params: tuple[tuple, ...]  # each select's parameters, MEMBER where `{member}` is a parameter
+    at: dt.datetime
+    timezone: str
+    needs: Needs
+    capped: tuple[Capped, ...]
+
+    def sql(self, member_sql: str) -> list[str]:
+        return [select.format(member=member_sql) for select in self.selects]
+
+    def bound(self, member_id: int | None) -> list:
+        """The parameters in order: the member's id for MEMBER, or nothing when `{member}` is a column."""
+        if member_id is None:
+            return [value for params in self.params for value in params if value is not MEMBER]
+        return [member_id if value is MEMBER else value for params in self.params for value in params]
+
+    def decode(self, member: Member, values: Sequence, tier_multiplier_percent: int = 100) -> tuple[MemberFacts, dict[int, Usage]]:
+        values = list(values)
+        usage: dict[int, Usage] = {}
+        for rule in self.capped:
+            today, month, total = (int(values.pop(0)) if wanted else 0 for wanted in (rule.day, rule.month, rule.total))
+            spent = int(values.pop(0)) if rule.budget else 0
+            usage[rule.rule_id] = Usage(member_day=today, member_month=month, member_total=total, budget_spent=spent)
+        counts = {key: int(values.pop(0)) for key in sorted(self.needs.counts)}
+        within = {key: int(values.pop(0)) for key in sorted(self.needs.counts_within)}
+        streaks = {key: _streak_months(member.id, key, self.at, self.timezone) for key in sorted(self.needs.streaks)}
+        facts = MemberFacts(
+            enrolled_at=member.enrolled_at,
+            tier=member.tier or None,
+            tier_multiplier_percent=tier_multiplier_percent,
+            birthday=member.birthday,
+            attributes=member.attributes or {},
+            interests=frozenset(member.interests or ()),
+            counts=counts,
+            counts_within=within,
+            streak_months=streaks,
+        )
+        return facts, usage
+
+
+def facts_query(*, at: dt.datetime, needs: Needs, timezone: str, capped: Sequence[Capped] = ()) -> FactsQuery:
+    """The subqueries for the member facts `needs` asks for, and what each capped rule already gave."""
+    selects: list[str] = []
+    params: list[tuple] = []
     moment = db_time(at)
     day = local_date(at, timezone)
     adapt = connection.ops.adapt_datefield_value
@@ -59,47 +109,34 @@ def member_facts(
         # Today, this month, ever (those its limits read), in the kind they count; and its budget spent.
         for since in _windows(rule, day):
             selects.append(
-                "(SELECT COALESCE(SUM(amount - reversed), 0) FROM awards_award WHERE member_id = %s AND rule_id = %s AND kind = %s"
+                "(SELECT COALESCE(SUM(amount - reversed), 0) FROM awards_award WHERE member_id = {member} AND rule_id = %s AND kind = %s"
                 + (" AND local_day >= %s)" if since is not None else ")")
             )
-            params += [member.id, rule.rule_id, rule.kind] + ([adapt(since)] if since is not None else [])
+            params.append((MEMBER, rule.rule_id, rule.kind) + ((adapt(since),) if since is not None else ()))
         if rule.budget:
             selects.append("(SELECT COALESCE(MAX(spent), 0) FROM rules_rulebudget WHERE rule_id = %s)")
-            params.append(rule.rule_id)
+            params.append((rule.rule_id,))
     for key in sorted(needs.counts):
         table, extra, extra_params = _source(key)
-        selects.append(f"(SELECT COUNT(*) FROM {table} WHERE member_id = %s{extra} AND occurred_at <= %s)")
-        params += [member.id, *extra_params, moment]
+        selects.append(f"(SELECT COUNT(*) FROM {table} WHERE member_id = {{member}}{extra} AND occurred_at <= %s)")
+        params.append((MEMBER, *extra_params, moment))
     for key, days in sorted(needs.counts_within):
         table, extra, extra_params = _source(key)
-        selects.append(f"(SELECT COUNT(*) FROM {table} WHERE member_id = %s{extra} AND occurred_at <= %s AND occurred_at > %s)")
-        params += [member.id, *extra_params, moment, db_time(at - dt.timedelta(days=days))]
-    usage: dict[int, Usage] = {}
-    if selects:
-        # Prepared on PostgreSQL: planning a dozen subqueries costs more than running them.
-        values = list(fetchone_prepared("SELECT " + ", ".join(selects), params))
-        for rule in capped:
-            today, month, total = (int(values.pop(0)) if wanted else 0 for wanted in (rule.day, rule.month, rule.total))
-            spent = int(values.pop(0)) if rule.budget else 0
-            usage[rule.rule_id] = Usage(member_day=today, member_month=month, member_total=total, budget_spent=spent)
-        for key in sorted(needs.counts):
-            counts[key] = int(values.pop(0))
-        for key in sorted(needs.counts_within):
-            within[key] = int(values.pop(0))
-    streaks = {key: _streak_months(member.id, key, at, timezone) for key in sorted(needs.streaks)}
-    facts = MemberFacts(
-        enrolled_at=member.enrolled_at,
-        tier=member.tier or None,
-        tier_multiplier_percent=tier_multiplier_percent,
-        birthday=member.birthday,
-        attributes=member.attributes or {},
-        interests=frozenset(member.interests or ()),
-        counts=counts,
-        counts_within=within,
-        streak_months=streaks,
-    )
-    return facts, usage
+        selects.append(f"(SELECT COUNT(*) FROM {table} WHERE member_id = {{member}}{extra} AND occurred_at <= %s AND occurred_at > %s)")
+        params.append((MEMBER, *extra_params, moment, db_time(at - dt.timedelta(days=days))))
+    return FactsQuery(selects=tuple(selects), params=tuple(params), at=at, timezone=timezone, needs=needs, capped=tuple(capped))
 
+
+def member_facts(
+    *, member: Member, at: dt.datetime, needs: Needs, timezone: str, tier_multiplier_percent: int = 100, capped: Sequence[Capped] = (),
+) -> tuple[MemberFacts, dict[int, Usage]]:
+    """The member's facts, and what each capped rule already gave them: one query for both."""
+    query = facts_query(at=at, needs=needs, timezone=timezone, capped=capped)
+    values: Sequence = ()
+    if query.selects:
+        # Prepared on PostgreSQL: planning a dozen subqueries costs more than running them.
+        values = fetchone_prepared("SELECT " + ", ".join(query.sql("%s")), query.bound(member.id))
+    return query.decode(member, values, tier_multiplier_percent)
 
 
 def _windows(rule: Capped, day: dt.date) -> list[dt.date | None]:

@@ -10,7 +10,12 @@ from fidelo.core.clock import now, require_aware
 from fidelo.core.db import write_transaction
 from fidelo.core.money import MAX_MINOR
 from fidelo.core.shares import units_for
-from fidelo.events.earning import RulesOutcome, purchase_event, rules_evaluate
+from fidelo.events.earning import (
+    LoadedFacts,
+    RulesOutcome,
+    purchase_event,
+    rules_evaluate,
+)
 from fidelo.events.errors import EventAlreadyCancelled, InvalidEvent
 from fidelo.events.models import Event
 from fidelo.ledger.models import Lot
@@ -39,12 +44,14 @@ RECORDED_TYPES = tuple(t for t in engine.EVENT_TYPES if t != engine.PURCHASE)  #
 MAX_ATTRIBUTES = 50
 
 
-def purchase_plan_with_rules(**fields) -> PurchasePlan:
-    """purchase_plan, plus what the earning rules award and whether tiers or referrals follow."""
+def purchase_plan_with_rules(*, loaded: LoadedFacts | None = None, **fields) -> PurchasePlan:
+    """purchase_plan, plus what the earning rules award and whether tiers or referrals follow.
+
+    `loaded`: the member facts read with the member (events.earning.member_with_facts)."""
     plan = purchase_plan(**fields)
     program, member, store = plan.program, plan.member, plan.store
     outcome = rules_evaluate(
-        program=program, member=member, base_units=plan.points, base_line_units=tuple(plan.line_points),
+        program=program, member=member, base_units=plan.points, base_line_units=tuple(plan.line_points), loaded=loaded,
         event=purchase_event(occurred_at=plan.occurred_at, store_code=store.code if store else None, channel=plan.channel,
                              amount_minor=plan.total_minor, lines=plan.lines),
     )

@@ -3,6 +3,7 @@
 from django.db import connection
 from django.db.models import Q, QuerySet
 
+from fidelo.core.db import fetchone_prepared
 from fidelo.members.errors import InvalidMemberData, MemberNotFound
 from fidelo.members.identifiers import (
     normalize_email,
@@ -35,13 +36,7 @@ def member_lookup(
     lean=True (the purchase hot path) reads only id, organization and status with one plain
     query; the other fields are deferred and load on first access.
     """
-    given = {k: v for k, v in {"id": member_id, "card": card, "email": email, "phone": phone, "external_id": external_id}.items() if v}
-    if len(given) != 1:
-        raise InvalidMemberData("Identify the member by exactly one of id, card, email, phone or external_id", code="member_identifier_invalid")
-    kind, raw = next(iter(given.items()))
-    if kind == "id" and not 0 < int(raw) < 2**63:  # beyond any database's integer: unknown
-        raise MemberNotFound(f"No member with id {raw}", identifier=kind)
-    column, value = _identifier_column(organization, kind, raw)
+    kind, raw, column, value = _identifier(organization, member_id=member_id, card=card, email=email, phone=phone, external_id=external_id)
     if lean:
         found = _lean_member(organization.id, column, value)
     else:
@@ -49,6 +44,41 @@ def member_lookup(
     if found is None:
         raise MemberNotFound(f"No member with {kind} {raw}", identifier=kind)
     return found
+
+
+def member_lookup_with(
+    organization: Organization, *, selects: list[str], params: list, member_id: int | None = None, card: str | None = None,
+    email: str | None = None, phone: str | None = None, external_id: str | None = None,
+) -> tuple[Member, tuple]:
+    """member_lookup(lean=True), with scalar subqueries on the member (`m.id`) read in the same
+    statement: what the purchase path's rules need of the member, without a round trip of its own.
+
+    Returns the lean member and the subqueries' values, in order.
+    """
+    kind, raw, column, value = _identifier(organization, member_id=member_id, card=card, email=email, phone=phone, external_id=external_id)
+    # `column` comes from _identifier_column's fixed set, never from input; `selects` from the caller's code.
+    row = fetchone_prepared(
+        f"SELECT {', '.join('m.' + name for name in LEAN_FIELDS)}, {', '.join(selects)} FROM members_member m "
+        f"WHERE m.organization_id = %s AND m.{column} = %s",
+        [*params, organization.id, value],
+    )
+    if row is None:
+        raise MemberNotFound(f"No member with {kind} {raw}", identifier=kind)
+    lean = len(LEAN_FIELDS)
+    return Member.from_db("default", LEAN_FIELDS, _converted(row[:lean])), tuple(row[lean:])
+
+
+def _identifier(organization: Organization, **given_values) -> tuple[str, object, str, object]:
+    """The one identifier given: (kind, raw value, column, normalized value)."""
+    names = {"member_id": "id", "card": "card", "email": "email", "phone": "phone", "external_id": "external_id"}
+    given = {names[k]: v for k, v in given_values.items() if v}
+    if len(given) != 1:
+        raise InvalidMemberData("Identify the member by exactly one of id, card, email, phone or external_id", code="member_identifier_invalid")
+    kind, raw = next(iter(given.items()))
+    if kind == "id" and not 0 < int(raw) < 2**63:  # beyond any database's integer: unknown
+        raise MemberNotFound(f"No member with id {raw}", identifier=kind)
+    column, value = _identifier_column(organization, kind, raw)
+    return kind, raw, column, value
 
 
 def _identifier_column(organization: Organization, kind: str, value: object) -> tuple[str, object]:

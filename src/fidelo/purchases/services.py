@@ -71,7 +71,6 @@ class PurchaseResult:
     available_at: dt.datetime | None
     lines: list[PurchaseLine] = field(default_factory=list)
     bonus_points: int = 0
-    awards: list = field(default_factory=list)  # fidelo.awards.models.Award rows
     referral: object | None = None  # the referral this purchase completed, if any
 
 
@@ -223,13 +222,12 @@ def purchase_apply(plan: PurchasePlan) -> PurchaseResult:
         bonus_points=bonus_total,
     )
     if not plan.simple:
-        applied = awards_apply(
+        awards_apply(
             program=plan.program, member=plan.member, evaluation=plan.evaluation or Evaluation(awards=(), skipped=()), budgets=plan.budgets,
             source_type="purchase", source_id=purchase.pk, occurred_at=plan.occurred_at, base_points=plan.points,
             spend_minor=plan.total_minor, visits=1, pending_days=None, actor=actor,
-            credited=(bonus, earned[-1].transfer.id if bonus_total else None), source_keeps_bonus=True,
+            credited=(bonus, earned[-1].transfer.id if bonus_total else None), source_keeps_bonus=True, describe=False,
         )
-        result.awards = applied.awards
         result.referral = referral_progress(
             program=plan.program, member=plan.member, amount_minor=plan.total_minor, occurred_at=plan.occurred_at,
             source_type="purchase", source_id=purchase.pk,
@@ -259,8 +257,7 @@ def purchase_apply_with_receipt(
             award_rows = bonus_rows(bonus, member=plan.member, source_type="purchase", source_id=0, occurred_at=plan.occurred_at, day=day,
                                     source_keeps_bonus=True)
         purchase.id = 0  # the statement puts the real id in the stored response
-        result = PurchaseResult(purchase=purchase, pending=row.pending, available_at=row.available_at, lines=lines, bonus_points=bonus_total,
-                                awards=award_rows or [])
+        result = PurchaseResult(purchase=purchase, pending=row.pending, available_at=row.available_at, lines=lines, bonus_points=bonus_total)
         status, template = respond(result)
         written = purchase_sql.record_postgresql(purchase, lines, row, receipt, status, template, bonus=bonus_row, awards=award_rows)
         if written is not None:

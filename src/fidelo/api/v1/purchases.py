@@ -5,10 +5,10 @@ from ninja import Router
 
 from fidelo.api.v1.auth import actor_of, context, store_for
 from fidelo.api.v1.idempotency import idempotent_post
-from fidelo.api.v1.members import resolve_member
 from fidelo.api.v1.problems import json_response
 from fidelo.api.v1.schemas import PurchaseIn, PurchaseOut, RefundIn, RefundOut, Text
 from fidelo.core.idempotency import StoresReceipt
+from fidelo.events.earning import member_with_facts
 from fidelo.events.services import purchase_plan_with_rules, referral_completed_record
 from fidelo.purchases.errors import DuplicatePurchase, DuplicateRefund
 from fidelo.purchases.models import Purchase, PurchaseLine
@@ -19,6 +19,7 @@ from fidelo.purchases.services import (
     purchase_apply_with_receipt,
     purchase_refund,
 )
+from fidelo.rules.engine import types as engine
 from fidelo.tenancy.models import Store
 from fidelo.tenancy.selectors import program_for
 
@@ -55,9 +56,14 @@ def create_purchase(request: HttpRequest, body: PurchaseIn) -> HttpResponse:
         # Reads and checks outside the write transaction: on SQLite the write lock is then
         # held only while the rows are written.
         program = program_for(ctx.organization.id)
-        member = resolve_member(ctx.organization, body.member, lean=True)
+        ref = body.member
+        member, loaded = member_with_facts(  # the member and what the rules need of them: one query
+            program=program, event_type=engine.PURCHASE, at=body.occurred_at, member_id=ref.id, card=ref.card, email=ref.email,
+            phone=ref.phone, external_id=ref.external_id,
+        )
         store = store_for(ctx, body.store)
         plan = purchase_plan_with_rules(
+            loaded=loaded,
             program=program,
             member=member,
             store=store,

@@ -1,0 +1,101 @@
+"""The member facts the rules need, read with the member on the purchase path (one statement),
+and read again when the rules changed in between."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from fidelo.api.tests.helpers import API
+from fidelo.conftest import at
+from fidelo.events.earning import LoadedFacts, member_with_facts, purchase_event, rules_evaluate
+from fidelo.events.facts import member_facts
+from fidelo.members.errors import MemberNotFound
+from fidelo.purchases.models import Purchase
+from fidelo.rules.selectors import active_rules
+from fidelo.tenancy.selectors import program_for
+
+pytestmark = pytest.mark.django_db
+
+FIRST = {"name": "Premier achat", "event": "purchase", "conditions": [{"field": "first_purchase", "op": "is", "value": True}],
+         "effects": [{"type": "fixed_points", "points": 50}]}
+CAPPED = {"name": "Café plafonné", "event": "purchase", "conditions": [{"field": "line.category", "op": "eq", "value": "cafe"}],
+          "effects": [{"type": "points_per_euro", "points": 2, "per_minor": 100, "on": "lines"}],
+          "limits": {"per_member_per_day": 30, "per_member_per_month": 50}}
+COFFEE = [{"sku": "C", "category": "cafe", "quantity": 1, "unit_price_cents": 1000}]
+
+
+def add_rule(api, definition):
+    response = api.post(f"{API}/rules", {"definition": definition})
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def buy(api, external_id, ref, when, lines=COFFEE):
+    body = {"member": ref, "external_id": external_id, "occurred_at": when.isoformat(), "currency": "EUR",
+            "total_cents": sum(l["quantity"] * l["unit_price_cents"] for l in lines), "lines": lines}
+    response = api.post(f"{API}/purchases", body)
+    assert response.status_code == 201, response.content
+    return Purchase.objects.get(external_id=external_id)
+
+
+def test_the_member_and_the_rules_facts_come_in_one_statement_and_equal_a_separate_read(api, org, member, monkeypatch):
+    from fidelo.core import db
+    from fidelo.events import facts as facts_module
+    from fidelo.members import selectors
+
+    add_rule(api, FIRST)
+    add_rule(api, CAPPED)
+    buy(api, "p1", {"card": member.card_number}, at(2026, 3, 10))
+    program = program_for(org.id)
+    active_rules(program)  # cached, like on a warm server
+    when = at(2026, 3, 10, 15)
+    statements = []
+    for module in (selectors, facts_module):  # prepared on PostgreSQL: counted here, not by Django's query log
+        monkeypatch.setattr(module, "fetchone_prepared", lambda sql, params: statements.append(sql) or db.fetchone_prepared(sql, params))
+    with CaptureQueriesContext(connection) as other:
+        found, loaded = member_with_facts(program=program, event_type="purchase", at=when, card=member.card_number)
+    assert len(statements) == 1 and "FROM members_member m" in statements[0]
+    assert len(other.captured_queries) == (0 if connection.vendor == "postgresql" else 1)  # that same statement on SQLite
+    assert found.id == member.id and loaded is not None
+    listening, wanted = active_rules(program).for_type("purchase")
+    separate = member_facts(member=found, at=when, needs=wanted, timezone=org.timezone, capped=loaded.query.capped)
+    assert loaded.query.decode(found, loaded.values) == separate
+    facts, usage = separate
+    assert facts.counts == {"purchase": 1}
+    (used,) = usage.values()
+    assert (used.member_day, used.member_month) == (20, 20)
+
+
+def test_through_the_api_by_card_the_first_purchase_and_the_limits_hold(api, member):
+    add_rule(api, FIRST)
+    add_rule(api, CAPPED)
+    card = {"card": member.card_number}
+    assert buy(api, "p1", card, at(2026, 3, 10)).points_bonus == 50 + 20
+    assert buy(api, "p2", card, at(2026, 3, 10, 14)).points_bonus == 10  # 30 a day: 20 given already
+    assert buy(api, "p3", card, at(2026, 3, 11)).points_bonus == 20  # a new day; the month has 20 left of 50
+    assert buy(api, "p4", card, at(2026, 3, 12)).points_bonus == 0
+
+
+def test_facts_read_for_other_rules_are_read_again(api, org, member):
+    """The rules changed between the lookup and the evaluation (a 5-second cache): the loaded
+    values answer other rules, so they are not used."""
+    add_rule(api, FIRST)
+    program = program_for(org.id)
+    when = at(2026, 3, 10)
+    found, stale = member_with_facts(program=program, event_type="purchase", at=when, member_id=member.id)
+    add_rule(api, CAPPED)
+    event = purchase_event(occurred_at=when, store_code=None, channel="offline", amount_minor=1000,
+                           lines=[type("L", (), {"sku": "C", "category": "cafe", "brand": "", "quantity": 1, "amount_minor": 1000})()])
+    fresh = rules_evaluate(program=program, member=found, event=event, base_units=10, base_line_units=(10,))
+    reused = rules_evaluate(program=program, member=found, event=event, base_units=10, base_line_units=(10,), loaded=stale)
+    assert isinstance(stale, LoadedFacts) and reused.evaluation == fresh.evaluation
+    assert sorted(award.amount for award in fresh.evaluation.awards) == [20, 50]
+
+
+def test_an_unknown_member_is_refused_as_by_the_plain_lookup(api, org):
+    add_rule(api, FIRST)
+    with pytest.raises(MemberNotFound):
+        member_with_facts(program=program_for(org.id), event_type="purchase", at=at(2026, 3, 10), card="0000")
+    response = api.post(f"{API}/purchases", {"member": {"card": "0000"}, "external_id": "x", "occurred_at": at(2026, 3, 10).isoformat(),
+                                             "currency": "EUR", "total_cents": 1000})
+    assert response.status_code == 404 and response.json()["code"] == "member_not_found"
