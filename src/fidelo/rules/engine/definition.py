@@ -37,6 +37,7 @@ class Catalog:
     stamp_cards: frozenset[str] | None = None
     badges: frozenset[str] | None = None
     rewards: frozenset[str] | None = None  # reward ids, as strings
+    campaigns: frozenset[str] | None = None  # campaign codes
 
 
 # --- the vocabulary ------------------------------------------------------------------------
@@ -93,7 +94,8 @@ EFFECTS: dict[str, tuple[dict[str, Any], str | None]] = {
 }
 POINTS_EFFECTS = frozenset({"points_per_euro", "fixed_points", "multiplier", "cashback_percent", "fixed_cashback"})
 LIMIT_KEYS = ("per_member_per_day", "per_member_per_month", "per_member_total", "budget")
-TOP_KEYS = frozenset({"name", "event", "event_name", "conditions", "effects", "limits", "priority", "exclusive", "starts_at", "ends_at"})
+TOP_KEYS = frozenset({"name", "event", "event_name", "conditions", "effects", "limits", "priority", "exclusive", "starts_at", "ends_at",
+                      "campaign"})
 MAX_AMOUNT = 10**11  # cents: one billion euros
 MAX_COUNT = 10**9
 MAX_TEXT = 200
@@ -436,9 +438,13 @@ def parse_rule(data: Mapping[str, Any], *, catalog: Catalog, id: int = 0, versio
     ends_at = _datetime(data.get("ends_at"), "ends_at")
     if starts_at is not None and ends_at is not None and ends_at <= starts_at:
         raise _fail("rule_invalid_dates", "ends_at", "The end must come after the start.")
+    campaign = data.get("campaign") or ""
+    if campaign:
+        campaign = _reference(_text(campaign, "campaign", "a campaign code"), catalog.campaigns, "campaign", "campaign")
     rule = Rule(
         id=id, version=version, name=name, event_type=event, event_name=event_name, conditions=conditions,
         effects=effects, limits=limits, priority=priority, exclusive=exclusive, starts_at=starts_at, ends_at=ends_at,
+        campaign=campaign,
     )
     compile_rule(rule)
     return rule
@@ -469,4 +475,5 @@ def rule_to_json(rule: Rule) -> dict[str, Any]:
         "exclusive": rule.exclusive,
         "starts_at": rule.starts_at.isoformat() if rule.starts_at else None,
         "ends_at": rule.ends_at.isoformat() if rule.ends_at else None,
+        **({"campaign": rule.campaign} if rule.campaign else {}),
     }

@@ -49,6 +49,7 @@ class Needs:
     streaks: frozenset[str] = frozenset()  # counter keys needing month streaks
     member_fields: frozenset[str] = frozenset()  # among "tier", "attributes", "interests", "birthday"
     usage_rule_ids: frozenset[int] = frozenset()  # rules with limits: load their Usage
+    campaigns: frozenset[str] = frozenset()  # the rules' campaigns: load what each budget has left
 
 
 def needs(rules: Sequence[Rule]) -> Needs:
@@ -57,7 +58,10 @@ def needs(rules: Sequence[Rule]) -> Needs:
     streaks: set[str] = set()
     fields: set[str] = set()
     usage: set[int] = set()
+    campaigns: set[str] = set()
     for rule in rules:
+        if rule.campaign:
+            campaigns.add(rule.campaign)
         key = counter_key(rule.event_type, rule.event_name)
         for condition in rule.conditions:
             name = condition.field
@@ -80,7 +84,7 @@ def needs(rules: Sequence[Rule]) -> Needs:
                 fields.add("birthday")
         if rule.limits != Limits():
             usage.add(rule.id)
-    return Needs(frozenset(counts), frozenset(within), frozenset(streaks), frozenset(fields), frozenset(usage))
+    return Needs(frozenset(counts), frozenset(within), frozenset(streaks), frozenset(fields), frozenset(usage), frozenset(campaigns))
 
 
 def _order(rule: Rule) -> tuple[int, int]:
@@ -89,13 +93,16 @@ def _order(rule: Rule) -> tuple[int, int]:
 
 def evaluate(
     event: Event, member: MemberFacts, terms: ProgramTerms, rules: Sequence[Rule], usage: Mapping[int, Usage],
-    *, explain: bool = True,
+    *, explain: bool = True, campaign_room: Mapping[str, int] | None = None,
 ) -> Evaluation:
     """The awards this event earns and, for each rule of its type that gives nothing, why not.
 
     explain=False leaves the rules that gave nothing out (Evaluation.skipped is empty): the
     purchase path does not show them, and saying why costs half the evaluation.
+    campaign_room: what each campaign with a budget has left (program unit), shared by its
+    rules' points in priority order; a campaign missing from it has no budget.
     """
+    room_left = dict(campaign_room) if campaign_room else {}
     ctx = Context(event, member, terms)
     awards: list[Award] = []
     skipped: list[Skipped] = []
@@ -143,6 +150,13 @@ def evaluate(
                 extra = {"currency_mode": terms.currency_mode} if reached[0] == "budget" else {}
                 skipped.append(_skip(rule, "limit_reached", limit=reached[0], value=reached[1], **extra))
                 continue
+        if rule.campaign in room_left and drafts:
+            limited = True
+            drafts = _within_campaign_budget(rule, plan, drafts, room_left)
+            if drafts is None:
+                extra = {"currency_mode": terms.currency_mode, "campaign": rule.campaign}
+                skipped.append(_skip(rule, "limit_reached", limit="campaign_budget", value=campaign_room[rule.campaign], **extra))
+                continue
         if not drafts:
             skipped.append(_skip(rule, "nothing_to_award"))
             continue
@@ -160,6 +174,28 @@ def evaluate(
 def _skip(rule: Rule, code: str, **params: Any) -> Skipped:
     params["rule"] = rule.name
     return Skipped(rule_id=rule.id, rule_version=rule.version, rule_name=rule.name, why=Why(code, params))
+
+
+def _within_campaign_budget(rule: Rule, plan: Plan, drafts: list, room_left: dict[str, int]) -> list | None:
+    """The rule's points cut to what its campaign's budget has left (None when nothing is left); the room shrinks."""
+    room = room_left[rule.campaign]
+    if room <= 0 and any(draft[0] == POINTS for draft in drafts):
+        return None
+    result = []
+    for draft in drafts:
+        kind, target, amount, line_amounts, code, params = draft
+        if kind != POINTS:
+            result.append(draft)
+            continue
+        given = min(amount, room)
+        room -= given
+        if given == amount:
+            result.append(draft)
+        elif given > 0:
+            params["capped_by"] = "campaign_budget"
+            result.append((kind, target, given, allocate(given, line_amounts) if line_amounts else (), code, params))
+    room_left[rule.campaign] = room
+    return result
 
 
 def _apply_limits(rule: Rule, plan: Plan, drafts: list, used: Usage) -> tuple[list, tuple[str, int] | None]:

@@ -137,6 +137,9 @@ class Rule:
     exclusive: bool = False  # when it fires, rules of lower priority do not
     starts_at: dt.datetime | None = None
     ends_at: dt.datetime | None = None
+    # The campaign the rule belongs to (its code): a campaign's budget, if it has one, is
+    # shared by all its rules (evaluate's `campaign_room`).
+    campaign: str = ""
     # The compiled matchers (engine.compile.Plan), built by definition.parse_rule or on first
     # evaluation; not part of the rule's identity, not copied by dataclasses.replace.
     plan: Any = field(default=None, init=False, compare=False, repr=False)
