@@ -86,3 +86,46 @@ class WalletEmpty(Conflict):
 class VoucherNotCancellable(Conflict):
     code = "voucher_not_cancellable"
     title = _("This voucher cannot be cancelled")
+
+
+# --- campaign offers ---------------------------------------------------------------------------
+
+
+class InvalidCampaign(ValidationFailed):
+    code = "invalid_campaign"
+    title = _("Invalid campaign")
+
+
+class CampaignDatesInvalid(ValidationFailed):
+    code = "campaign_dates_invalid"
+    title = _("The campaign must end after it starts")
+
+
+class CampaignCodeTaken(Conflict):
+    code = "campaign_code_taken"
+    title = _("Another campaign already has this code")
+
+
+class CampaignNotFound(NotFound):
+    code = "campaign_not_found"
+    title = _("Unknown campaign")
+
+
+class CampaignNotActive(Conflict):
+    code = "campaign_not_active"
+    title = _("This campaign is switched off")
+
+
+class CampaignNotStarted(Conflict):
+    code = "campaign_not_started"
+    title = _("This campaign has not started yet")
+
+
+class CampaignEnded(Conflict):
+    code = "campaign_ended"
+    title = _("This campaign is over")
+
+
+class OfferNotInCampaign(NotFound):
+    code = "offer_not_in_campaign"
+    title = _("This campaign does not offer this reward")

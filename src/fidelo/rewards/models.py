@@ -1,7 +1,7 @@
-"""The rewards catalog, vouchers, partner code pools, auto-redemption and offer tracking."""
+"""The rewards catalog, vouchers, partner code pools, auto-redemption, campaign offers and offer tracking."""
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from fidelo.members.models import Member
@@ -104,6 +104,8 @@ class Voucher(models.Model):
     used_value_minor = models.BigIntegerField(default=0)
     used_purchase_external_id = models.CharField(max_length=120, blank=True, default="")
     closed_at = models.DateTimeField(null=True, blank=True)  # cancelled or expired
+    # Redeemed through a campaign offer (at the offer's cost); None: from the catalog.
+    campaign = models.ForeignKey("Campaign", on_delete=models.PROTECT, null=True, blank=True, related_name="vouchers")
 
     class Meta:
         indexes = [
@@ -135,6 +137,73 @@ class OfferEvent(models.Model):
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=16, choices=OfferEventKind.choices)
     at = models.DateTimeField()
+    # Seen, requested or used through this campaign's offer of the reward (None: the catalog).
+    # The reward's own totals count every event; a campaign offer's count only its own.
+    campaign = models.ForeignKey("Campaign", on_delete=models.CASCADE, null=True, blank=True, related_name="offer_events")
 
     class Meta:
-        indexes = [models.Index(fields=["reward", "kind", "member"], name="offer_event_idx")]
+        indexes = [
+            models.Index(fields=["reward", "kind", "member"], name="offer_event_idx"),
+            models.Index(fields=["campaign", "reward", "kind", "member"], name="offer_event_campaign_idx",
+                         condition=Q(campaign__isnull=False)),
+        ]
+
+
+class Campaign(models.Model):
+    """A promotion that offers rewards for a while, some at a special cost ("Offres du moment").
+
+    The later communication campaigns (email, SMS) reuse it: what they announce is a campaign.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="campaigns")
+    code = models.SlugField(_("code"), max_length=64)
+    name_fr = models.CharField(_("name (French)"), max_length=200)
+    name_en = models.CharField(_("name (English)"), max_length=200, blank=True, default="")
+    description_fr = models.TextField(_("description (French)"), blank=True, default="")
+    description_en = models.TextField(_("description (English)"), blank=True, default="")
+    starts_at = models.DateTimeField(_("starts at"))
+    ends_at = models.DateTimeField(_("ends at"), null=True, blank=True)  # None: until switched off
+    active = models.BooleanField(_("active"), default=True)
+    # A budget shared by the earning rules that belong to the campaign (program unit: points,
+    # or cents in cashback mode): their points stop when it is spent. None: no budget.
+    budget = models.BigIntegerField(_("budget"), null=True, blank=True)
+    budget_spent = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "code"], name="campaign_code_unique_per_org"),
+            models.CheckConstraint(condition=Q(budget__isnull=True) | Q(budget__gt=0), name="campaign_budget_positive"),
+            models.CheckConstraint(condition=Q(budget_spent__gte=0), name="campaign_budget_spent_not_negative"),
+            models.CheckConstraint(condition=Q(ends_at__isnull=True) | Q(ends_at__gt=F("starts_at")), name="campaign_ends_after_start"),
+        ]
+        indexes = [models.Index(fields=["organization", "active", "starts_at"], name="campaign_org_active_idx")]
+
+    def __str__(self) -> str:
+        return self.name_fr
+
+    def name(self, language: str) -> str:
+        return self.name_en if language.startswith("en") and self.name_en else self.name_fr
+
+    def description(self, language: str) -> str:
+        return self.description_en if language.startswith("en") and self.description_en else self.description_fr
+
+
+class CampaignOffer(models.Model):
+    """A reward a campaign offers; `cost_points` (if set) replaces the reward's cost in this campaign."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="offers")
+    reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="campaign_offers")
+    cost_points = models.PositiveIntegerField(_("special cost in points"), null=True, blank=True)  # None: the reward's cost
+    position = models.PositiveIntegerField(_("position"), default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "reward"], name="campaign_offer_unique"),
+            models.CheckConstraint(condition=Q(cost_points__isnull=True) | Q(cost_points__gt=0), name="campaign_offer_cost_positive"),
+        ]
+
+    @property
+    def cost(self) -> int:
+        """What the member pays through this offer."""
+        return self.cost_points if self.cost_points is not None else self.reward.cost_points

@@ -61,6 +61,7 @@ from fidelo.rewards.errors import (
 from fidelo.rewards.models import (
     VOUCHER_KINDS,
     AutoRedemption,
+    Campaign,
     OfferEvent,
     OfferEventKind,
     PartnerCode,
@@ -240,12 +241,27 @@ class RedemptionPlan:
     channel: str
     at: dt.datetime
     code: str
+    campaign_id: int | None = None  # redeemed through this campaign's offer (rewards.campaigns)
+    campaign_cost: int | None = None  # the offer's special cost, if it has one
+
+    @property
+    def cost(self) -> int:
+        return self.campaign_cost if self.campaign_cost is not None else self.reward.cost_points
 
 
-def redemption_plan(*, program: Program, member: Member, reward: Reward, channel: str = "api", at: dt.datetime | None = None) -> RedemptionPlan:
+def redemption_plan(
+    *, program: Program, member: Member, reward: Reward, channel: str = "api", at: dt.datetime | None = None, campaign: Campaign | None = None,
+) -> RedemptionPlan:
     at = at or now()
     check_redeemable(reward, member, at)
-    return RedemptionPlan(program=program, member=member, reward=reward, channel=channel, at=at, code=new_voucher_code())
+    if campaign is None:
+        return RedemptionPlan(program=program, member=member, reward=reward, channel=channel, at=at, code=new_voucher_code())
+    from fidelo.rewards.campaigns import campaign_offer_cost
+
+    cost = campaign_offer_cost(campaign=campaign, reward=reward, member=member, at=at)
+    return RedemptionPlan(
+        program=program, member=member, reward=reward, channel=channel, at=at, code=new_voucher_code(), campaign_id=campaign.pk, campaign_cost=cost,
+    )
 
 
 def redemption_apply(plan: RedemptionPlan) -> Redemption:
@@ -256,7 +272,7 @@ def redemption_apply(plan: RedemptionPlan) -> Redemption:
     """
     program, member, reward, at, channel = plan.program, plan.member, plan.reward, plan.at, plan.channel
     spent = points_spend(
-        program=program, member=member, amount=reward.cost_points, occurred_at=at,
+        program=program, member=member, amount=plan.cost, occurred_at=at,
         why=Why(reason="redemption", params={"label": reward.title_fr, "label_en": reward.title_en or reward.title_fr},
                 source_type="reward", source_id=reward.pk, actor=channel),
     )
@@ -294,7 +310,7 @@ def _issue(plan: RedemptionPlan, *, spent: Spent | None, label: str = "", source
                     source_type="voucher", source_id=voucher.pk, actor=channel),
         )
         _close_as_used(voucher, at, value=reward.amount_minor)
-    _offer_event(member.organization_id, reward.pk, member.pk, OfferEventKind.REQUESTED, at)
+    _offer_event(member.organization_id, reward.pk, member.pk, OfferEventKind.REQUESTED, at, plan.campaign_id)
     return Redemption(voucher=voucher, partner_code=partner_code)
 
 
@@ -317,10 +333,12 @@ def redemption_apply_with_receipt(
     """Apply a planned redemption and store its idempotency record (the response `respond` builds).
 
     On PostgreSQL a plain voucher without a per-member limit takes two statements (see
-    rewards.sql); everything else, and every refusal, takes the general path.
+    rewards.sql); everything else (a campaign offer too), and every refusal, takes the general path.
     """
     reward, member = plan.reward, plan.member
-    fast = connection.vendor == "postgresql" and reward.kind in PLAIN_VOUCHER_KINDS and reward.limit_per_member is None
+    fast = (
+        connection.vendor == "postgresql" and reward.kind in PLAIN_VOUCHER_KINDS and reward.limit_per_member is None and plan.campaign_id is None
+    )
     with all_or_nothing():
         if fast:
             unit = program_unit(plan.program)
@@ -355,7 +373,7 @@ def _new_voucher(plan: RedemptionPlan) -> Voucher:
     reward = plan.reward
     return Voucher(
         organization_id=plan.member.organization_id, member_id=plan.member.pk, reward=reward, code=plan.code, status=VoucherStatus.ISSUED,
-        points=reward.cost_points, spent_lots=[], channel=plan.channel, issued_at=plan.at,
+        points=plan.cost, spent_lots=[], channel=plan.channel, issued_at=plan.at, campaign_id=plan.campaign_id,
         expires_at=_voucher_expiry(reward, plan.at) if reward.kind in VOUCHER_KINDS else None, used_value_minor=0, used_purchase_external_id="",
     )
 
@@ -366,31 +384,38 @@ def _insert_voucher(voucher: Voucher) -> Voucher:
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO rewards_voucher (organization_id, member_id, reward_id, code, status, points, spent_lots, redeem_transfer_id, "
-            "channel, issued_at, expires_at, used_value_minor, used_purchase_external_id) "
-            f"VALUES (%s, %s, %s, %s, %s, %s, %s{cast}, %s, %s, %s, %s, 0, '') RETURNING id",
+            "channel, issued_at, expires_at, used_value_minor, used_purchase_external_id, campaign_id) "
+            f"VALUES (%s, %s, %s, %s, %s, %s, %s{cast}, %s, %s, %s, %s, 0, '', %s) RETURNING id",
             [
                 voucher.organization_id, voucher.member_id, voucher.reward_id, voucher.code, voucher.status, voucher.points,
                 json.dumps(voucher.spent_lots), voucher.redeem_transfer_id, voucher.channel,
                 connection.ops.adapt_datetimefield_value(voucher.issued_at), connection.ops.adapt_datetimefield_value(voucher.expires_at),
+                voucher.campaign_id,
             ],
         )
         voucher.id = cursor.fetchone()[0]
     return mark_saved(voucher)
 
 
-def reward_redeem(*, program: Program, member: Member, reward: Reward, channel: str = "api", at: dt.datetime | None = None) -> Redemption:
-    """Spend the member's points on a reward: a voucher, a donation or wallet credit, atomically."""
-    plan = redemption_plan(program=program, member=member, reward=reward, channel=channel, at=at)
+def reward_redeem(
+    *, program: Program, member: Member, reward: Reward, channel: str = "api", at: dt.datetime | None = None, campaign: Campaign | None = None,
+) -> Redemption:
+    """Spend the member's points on a reward: a voucher, a donation or wallet credit, atomically.
+
+    With a `campaign`: through that campaign's offer of the reward (it must be on now), at the
+    offer's cost; the voucher and its offer events name the campaign (rewards.campaigns).
+    """
+    plan = redemption_plan(program=program, member=member, reward=reward, channel=channel, at=at, campaign=campaign)
     with write_transaction():
         return redemption_apply(plan)
 
 
-def _offer_event(organization_id: int, reward_id: int, member_id: int, kind: str, at: dt.datetime) -> None:
+def _offer_event(organization_id: int, reward_id: int, member_id: int, kind: str, at: dt.datetime, campaign_id: int | None = None) -> None:
     # A plain INSERT: one per redemption and per use, nothing is read back.
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO rewards_offerevent (organization_id, reward_id, member_id, kind, at) VALUES (%s, %s, %s, %s, %s)",
-            [organization_id, reward_id, member_id, kind, connection.ops.adapt_datetimefield_value(at)],
+            "INSERT INTO rewards_offerevent (organization_id, reward_id, member_id, kind, at, campaign_id) VALUES (%s, %s, %s, %s, %s, %s)",
+            [organization_id, reward_id, member_id, kind, connection.ops.adapt_datetimefield_value(at), campaign_id],
         )
 
 
@@ -436,7 +461,7 @@ def _close_as_used(voucher: Voucher, at: dt.datetime, *, value: int) -> None:
     """A reward delivered at redemption (donation, wallet credit, partner code): used at once."""
     Voucher.objects.filter(pk=voucher.pk).update(status=VoucherStatus.USED, used_at=at, used_value_minor=value)
     voucher.status, voucher.used_at, voucher.used_value_minor = VoucherStatus.USED, at, value
-    _offer_event(voucher.organization_id, voucher.reward_id, voucher.member_id, OfferEventKind.USED, at)
+    _offer_event(voucher.organization_id, voucher.reward_id, voucher.member_id, OfferEventKind.USED, at, voucher.campaign_id)
 
 
 # --- at the till ------------------------------------------------------------------------------
@@ -504,7 +529,7 @@ def voucher_use(*, voucher: Voucher, store: Store | None, basket_minor: int, lin
         if not used:  # another till was faster
             voucher.refresh_from_db()
             raise VoucherAlreadyUsed(used_at=voucher.used_at.isoformat() if voucher.used_at else None)
-        _offer_event(voucher.organization_id, voucher.reward_id, voucher.member_id, OfferEventKind.USED, at)
+        _offer_event(voucher.organization_id, voucher.reward_id, voucher.member_id, OfferEventKind.USED, at, voucher.campaign_id)
     voucher.refresh_from_db()
     return Valuation(voucher=voucher, value_minor=valuation.value_minor, basket_minor=basket_minor)
 

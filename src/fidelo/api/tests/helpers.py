@@ -17,6 +17,8 @@ from fidelo.members.models import Consent, Member
 from fidelo.purchases.models import Purchase, PurchaseLine, Refund, Visit
 from fidelo.rewards.models import (
     AutoRedemption,
+    Campaign,
+    CampaignOffer,
     OfferEvent,
     PartnerCode,
     Reward,
@@ -47,6 +49,8 @@ COUNTED = {
     "partner_code": PartnerCode,
     "auto_redemption": AutoRedemption,
     "offer_event": OfferEvent,
+    "campaign": Campaign,
+    "campaign_offer": CampaignOffer,
     "rule": Rule,
     "rule_version": RuleVersion,
     "award": Award,
@@ -72,6 +76,8 @@ def state() -> dict:
     )
     data["partner_codes"] = list(PartnerCode.objects.order_by("pk").values_list("pk", "voucher"))
     data["auto_redemptions"] = list(AutoRedemption.objects.order_by("pk").values_list("member", "reward"))
+    data["campaigns"] = list(Campaign.objects.order_by("pk").values_list("pk", "code", "name_fr", "name_en", "starts_at", "ends_at", "active"))
+    data["campaign_offers"] = list(CampaignOffer.objects.order_by("pk").values_list("pk", "campaign", "reward", "cost_points", "position"))
     data["rules"] = list(Rule.objects.order_by("pk").values_list("pk", "active", "current_version", "name"))
     return data
 
@@ -157,6 +163,7 @@ class World:
     reward: Reward | None = None  # a 5 € voucher for 10 points
     partner: Reward | None = None  # a partner reward with a pool of codes
     voucher: Voucher | None = None  # the member's 5 € voucher, issued
+    campaign: Campaign | None = None  # set by with_campaign(): offers the 5 € voucher at 8 points
     rule_id: int = 0  # a rule rewarding reviews (it never fires on the purchases of the tests)
 
 
@@ -197,6 +204,10 @@ def _partner_id(w: World) -> int:
 
 def _code(w: World) -> str:
     return w.voucher.code if w.voucher else "NOVOUCHER0000000"
+
+
+def _campaign(w: World) -> str:
+    return w.campaign.code if w.campaign else "no-campaign"
 
 
 LEDGER_ENDPOINTS = [
@@ -244,6 +255,19 @@ REWARD_ENDPOINTS = [
     Endpoint("voucher.cancel", "POST", lambda w: f"{API}/vouchers/{_code(w)}/cancel"),
 ]
 
+CAMPAIGN_ENDPOINTS = [
+    Endpoint("campaign.list", "GET", lambda w: f"{API}/campaigns"),
+    Endpoint("campaign.create", "POST", lambda w: f"{API}/campaigns",
+             lambda w: {"code": unique("hiver"), "name_fr": "Offres d'hiver", "starts_at": "2026-12-01T00:00:00+01:00"}),
+    Endpoint("campaign.get", "GET", lambda w: f"{API}/campaigns/{_campaign(w)}"),
+    Endpoint("campaign.update", "PATCH", lambda w: f"{API}/campaigns/{_campaign(w)}", lambda w: {"name_en": "Summer deals"}),
+    Endpoint("campaign.offer_set", "PUT", lambda w: f"{API}/campaigns/{_campaign(w)}/offers/{_reward_id(w)}", lambda w: {"cost_points": 7}),
+    Endpoint("campaign.offer_remove", "DELETE", lambda w: f"{API}/campaigns/{_campaign(w)}/offers/{_reward_id(w)}"),
+    Endpoint("campaign.stats", "GET", lambda w: f"{API}/campaigns/{_campaign(w)}/stats"),
+    Endpoint("campaign.seen", "POST", lambda w: f"{API}/campaigns/{_campaign(w)}/offers/{_reward_id(w)}/seen",
+             lambda w: {"member": {"card": w.member.card_number}}),
+]
+
 REVIEW_RULE = {"name": "Avis", "event": "review", "effects": [{"type": "fixed_points", "points": 5}]}
 
 RULE_ENDPOINTS = [
@@ -264,7 +288,7 @@ RULE_ENDPOINTS = [
              lambda w: {"attributes": [{"key": "boisson", "type": "string"}]}),
 ]
 
-ENDPOINTS = LEDGER_ENDPOINTS + REWARD_ENDPOINTS + RULE_ENDPOINTS
+ENDPOINTS = LEDGER_ENDPOINTS + REWARD_ENDPOINTS + RULE_ENDPOINTS + CAMPAIGN_ENDPOINTS
 ENDPOINTS_BY_NAME = {e.name: e for e in ENDPOINTS}
 # The POSTs the generic bad-input and idempotency tests walk through; the rewards endpoints
 # have theirs in test_rewards_generic.py (they need with_rewards()).
@@ -305,4 +329,16 @@ def with_rewards(world: World) -> World:
                            cost_points=10, amount_minor=500)
     reward_redeem(program=program, member=world.member, reward=credit)
     world.voucher = reward_redeem(program=program, member=world.member, reward=world.reward).voucher
+    return world
+
+
+def with_campaign(world: World) -> World:
+    """with_rewards() plus the "ete" campaign, on from a day ago with no end, offering the 5 € voucher at 8 points."""
+    from fidelo.rewards.campaigns import campaign_create, campaign_offer_set
+
+    if world.reward is None:
+        with_rewards(world)
+    world.campaign = campaign_create(organization=world.org, actor=STAFF, code="ete", name_fr="Offres d'été", name_en="Summer offers",
+                                     starts_at=now() - dt.timedelta(days=1))
+    campaign_offer_set(campaign=world.campaign, reward=world.reward, actor=STAFF, cost_points=8)
     return world

@@ -97,10 +97,18 @@ def test_openapi_lists_every_endpoint(client):
         ("POST", f"{API}/events/{{external_id}}/cancel"),
         ("PATCH", f"{API}/members/{{member_id}}"),
         ("PUT", f"{API}/program/member-attributes"),
+        ("GET", f"{API}/campaigns"),
+        ("POST", f"{API}/campaigns"),
+        ("GET", f"{API}/campaigns/{{code}}"),
+        ("PATCH", f"{API}/campaigns/{{code}}"),
+        ("PUT", f"{API}/campaigns/{{code}}/offers/{{reward_id}}"),
+        ("DELETE", f"{API}/campaigns/{{code}}/offers/{{reward_id}}"),
+        ("GET", f"{API}/campaigns/{{code}}/stats"),
+        ("POST", f"{API}/campaigns/{{code}}/offers/{{reward_id}}/seen"),
     } | DOMAIN_OPERATIONS
     # The matrix tests walk through every one of the first ones; the tiers, referrals, stamp
     # cards and achievements routers have their own permission tests (test_tiers_api.py…).
-    assert len(ENDPOINTS) == 45
+    assert len(ENDPOINTS) == 53
     for item in document["paths"].values():
         for operation in item.values():
             assert operation.get("summary"), operation

@@ -110,6 +110,7 @@ def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 from fidelo.api.v1 import (  # noqa: E402  (routers register on import)
     achievements,
+    campaigns,
     events,
     members,
     program,
@@ -137,3 +138,4 @@ api.add_router("/events", events.router)
 api.add_router("/referrals", referrals.router)
 api.add_router("/stamp-cards", stamp_cards.router)
 api.add_router("/achievements", achievements.router)
+api.add_router("/campaigns", campaigns.router)

@@ -53,6 +53,7 @@ from fidelo.members.selectors import (
     member_search,
 )
 from fidelo.members.services import member_update
+from fidelo.rewards.campaign_selectors import access_campaign
 from fidelo.rewards.selectors import (
     access_reward,
     member_vouchers,
@@ -230,14 +231,17 @@ def redeem(request: HttpRequest, member_id: int, body: RedemptionIn) -> HttpResp
         # held only while the points are spent and the voucher written).
         member = member_lookup(ctx.organization, member_id=member_id, lean=True)
         reward = reward_for_redemption(ctx.organization.id, body.reward_id)
-        plan = redemption_plan(program=program_for(ctx.organization.id), member=member, reward=reward, channel=body.channel)
+        campaign = access_campaign(ctx.organization.id, body.campaign) if body.campaign is not None else None
+        plan = redemption_plan(program=program_for(ctx.organization.id), member=member, reward=reward, channel=body.channel, campaign=campaign)
 
         def respond(redemption) -> tuple[int, dict]:
             return 201, voucher_body(redemption.voucher, redemption.partner_code, has_partner_code=True)
 
         return StoresReceipt(lambda receipt: redemption_apply_with_receipt(plan, receipt=receipt, respond=respond))
 
-    return idempotent_post(request, operation="reward.redeem", payload={"member": member_id, **body.model_dump(mode="json")}, prepare=prepare)
+    # (exclude_none: a request without a campaign keeps the payload it had before campaigns existed)
+    payload = {"member": member_id, **body.model_dump(mode="json", exclude_none=True)}
+    return idempotent_post(request, operation="reward.redeem", payload=payload, prepare=prepare)
 
 
 @router.get("/{member_id}/vouchers", response=VoucherListOut, summary="The member's vouchers, newest first")

@@ -184,6 +184,9 @@ class VoucherListOut(BaseModel):
 class RedemptionIn(Strict):
     reward_id: Annotated[StrictInt, Field(ge=1)]
     channel: Literal["portal", "pos", "api"] = "api"
+    campaign: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        None, description="a campaign's code: redeem through its offer of the reward, at the offer's cost"
+    )
 
 
 class BasketLineIn(Strict):

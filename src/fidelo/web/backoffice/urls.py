@@ -3,7 +3,7 @@
 from django.urls import include, path
 from django.views.i18n import set_language
 
-from fidelo.web.backoffice import rules_views, views
+from fidelo.web.backoffice import campaign_views, rules_views, views
 
 app_name = "backoffice"
 
@@ -16,6 +16,11 @@ urlpatterns = [
     path("rewards/", views.rewards, name="rewards"),
     path("rewards/new/", views.reward_new, name="reward_create"),
     path("rewards/<int:reward_id>/", views.reward_edit, name="reward_edit"),
+    path("campaigns/", campaign_views.campaign_list, name="campaigns"),
+    path("campaigns/new/", campaign_views.campaign_new, name="campaign_create"),
+    path("campaigns/<slug:code>/", campaign_views.campaign_edit, name="campaign_edit"),
+    path("campaigns/<slug:code>/offers/", campaign_views.campaign_offer_save, name="campaign_offer_save"),
+    path("campaigns/<slug:code>/offers/<int:reward_id>/remove/", campaign_views.campaign_offer_delete, name="campaign_offer_delete"),
     path("members/", views.members, name="members"),
     path("members/<int:member_id>/", views.member_detail, name="member_detail"),
     path("members/<int:member_id>/adjust/", views.member_adjust, name="member_adjust"),

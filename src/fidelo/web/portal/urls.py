@@ -15,6 +15,7 @@ urlpatterns = [
     path("<slug:org>/language/", views.language_view, name="language"),
     path("<slug:org>/rewards/", views.catalog_view, name="catalog"),
     path("<slug:org>/rewards/<int:reward_id>/", views.redeem_view, name="redeem"),
+    path("<slug:org>/offers/<slug:campaign>/<int:reward_id>/", views.offer_redeem_view, name="offer_redeem"),
     path("<slug:org>/vouchers/", views.vouchers_view, name="vouchers"),
     path("<slug:org>/vouchers/<str:code>/", views.voucher_view, name="voucher"),
     path("<slug:org>/vouchers/<str:code>/cancel/", views.voucher_cancel_view, name="voucher_cancel"),

@@ -31,7 +31,11 @@ from fidelo.ledger.services import points_transfer, program_unit
 from fidelo.members.errors import MemberNotFound
 from fidelo.members.models import Member, MemberStatus
 from fidelo.members.selectors import access_member, member_lookup
+from fidelo.rewards.campaign_selectors import access_campaign, current_campaigns
+from fidelo.rewards.campaigns import campaign_offer_seen
 from fidelo.rewards.models import (
+    Campaign,
+    CampaignOffer,
     Reward,
     RewardKind,
     Voucher,
@@ -65,6 +69,7 @@ from fidelo.web.portal.kit import (
 )
 
 SEEN_KEY = "fidelo_portal_seen"  # {"<organization id>": [reward ids already recorded as seen]}
+SEEN_OFFERS_KEY = "fidelo_portal_seen_offers"  # {"<organization id>": ["<campaign id>:<reward id>" already recorded as seen]}
 HISTORY_PAGE = 20
 VOUCHERS_PAGE = 20
 
@@ -338,11 +343,53 @@ def _record_seen(request: HttpRequest, rewards: list[Reward]) -> None:
         request.session[SEEN_KEY] = seen_all
 
 
+def _record_offers_seen(request: HttpRequest, offers: list[CampaignOffer]) -> None:
+    """Offer tracking for the current offers: one `seen` event per campaign offer and member."""
+    portal: Portal = request.portal
+    seen_all = dict(request.session.get(SEEN_OFFERS_KEY) or {})
+    seen = set(seen_all.get(str(portal.organization.pk), []))
+    fresh = [offer for offer in offers if f"{offer.campaign_id}:{offer.reward_id}" not in seen]
+    for offer in fresh:
+        campaign_offer_seen(campaign=offer.campaign, reward=offer.reward, member=portal.member)
+    if fresh:
+        seen_all[str(portal.organization.pk)] = sorted(seen | {f"{offer.campaign_id}:{offer.reward_id}" for offer in fresh})
+        request.session[SEEN_OFFERS_KEY] = seen_all
+
+
+def _current_offers(request: HttpRequest, available: int) -> list[dict[str, Any]]:
+    """The "Current offers" section: the campaigns on now and their offers, recorded as seen."""
+    portal: Portal = request.portal
+    language = get_language() or "fr"
+    tier = portal.member.tier or ""
+    sections, shown = [], []
+    for current in current_campaigns(portal.organization.pk):
+        campaign = current.campaign
+        for offer in current.offers:
+            offer.campaign = campaign
+        shown.extend(current.offers)
+        sections.append({
+            "campaign": campaign, "name": campaign.name(language), "description": campaign.description(language),
+            "offers": [
+                {
+                    "reward": offer.reward, "title": _title(offer.reward), "cost": portal.amount(offer.cost),
+                    "usual_cost": portal.amount(offer.reward.cost_points) if offer.cost != offer.reward.cost_points else "",
+                    "value": _reward_value(offer.reward, portal.organization.currency), "affordable": offer.cost <= available,
+                    "reserved": bool(offer.reward.allowed_tiers) and tier not in offer.reward.allowed_tiers,
+                    "image": branding_image(offer.reward.image_url),
+                }
+                for offer in current.offers
+            ],
+        })
+    _record_offers_seen(request, shown)
+    return sections
+
+
 @require_GET
 @portal_page()
 def catalog_view(request: HttpRequest) -> HttpResponse:
     portal: Portal = request.portal
     balance = member_balance(portal.member, portal.unit)
+    offers = _current_offers(request, balance.available)
     rewards = list(catalog(portal.organization.pk)[:200])
     _record_seen(request, rewards)
     tier = portal.member.tier or ""
@@ -354,7 +401,7 @@ def catalog_view(request: HttpRequest) -> HttpResponse:
         }
         for reward in rewards
     ]
-    return _render(request, "portal/catalog.html", {"items": items, "available": portal.amount(balance.available)})
+    return _render(request, "portal/catalog.html", {"items": items, "offers": offers, "available": portal.amount(balance.available)})
 
 
 def branding_image(url: str) -> str:
@@ -372,9 +419,31 @@ def _reward_or_404(portal: Portal, reward_id: int) -> Reward:
 @portal_page()
 def redeem_view(request: HttpRequest, reward_id: int) -> HttpResponse:
     """GET: the confirmation step. POST: the redemption, once per form (the token is the idempotency key)."""
+    return _redeem(request, _reward_or_404(request.portal, reward_id), None)
+
+
+@require_http_methods(["GET", "POST"])
+@portal_page()
+def offer_redeem_view(request: HttpRequest, campaign: str, reward_id: int) -> HttpResponse:
+    """The same as redeem_view, through a campaign's offer: at the offer's cost, counted for the campaign."""
+    portal: Portal = request.portal
+    reward = _reward_or_404(portal, reward_id)
+    try:
+        found = access_campaign(portal.organization.pk, campaign)
+    except DomainError as exc:
+        raise Http404(str(exc)) from exc
+    offer = CampaignOffer.objects.filter(campaign=found, reward=reward).first()
+    if offer is None:
+        raise Http404("This campaign does not offer this reward")
+    offer.campaign, offer.reward = found, reward
+    return _redeem(request, reward, offer)
+
+
+def _redeem(request: HttpRequest, reward: Reward, offer: CampaignOffer | None) -> HttpResponse:
     portal: Portal = request.portal
     member = portal.member
-    reward = _reward_or_404(portal, reward_id)
+    campaign: Campaign | None = offer.campaign if offer is not None else None
+    cost = offer.cost if offer is not None else reward.cost_points
     error = ""
     status = 200
     if request.method == "POST":
@@ -384,28 +453,34 @@ def redeem_view(request: HttpRequest, reward_id: int) -> HttpResponse:
         else:
 
             def prepare() -> StoresReceipt:
-                plan = redemption_plan(program=portal.program, member=member, reward=reward, channel="portal")
+                plan = redemption_plan(program=portal.program, member=member, reward=reward, channel="portal", campaign=campaign)
 
                 def respond(redemption: Any) -> tuple[int, dict]:
                     return 201, {"voucher": redemption.voucher.code}
 
                 return StoresReceipt(lambda receipt: redemption_apply_with_receipt(plan, receipt=receipt, respond=respond))
 
-            outcome = run_once(
-                organization_id=portal.organization.pk, key=key, operation="portal.redeem", payload={"member": member.pk, "reward": reward.pk},
-                prepare=prepare,
-            )
+            payload: dict[str, Any] = {"member": member.pk, "reward": reward.pk}
+            if campaign is not None:
+                payload["campaign"] = campaign.code
+            outcome = run_once(organization_id=portal.organization.pk, key=key, operation="portal.redeem", payload=payload, prepare=prepare)
             if outcome.status < 400:
                 if not outcome.replayed:
                     messages.success(request, _("Done: %(title)s is yours.") % {"title": _title(reward)})
                 return redirect("portal:voucher", org=portal.organization.slug, code=outcome.body["voucher"])
             error, status = refusal_message(outcome.body, portal.organization.currency), outcome.status
     balance = member_balance(member, portal.unit)
+    if campaign is not None:
+        action = reverse("portal:offer_redeem", kwargs={"org": portal.organization.slug, "campaign": campaign.code, "reward_id": reward.pk})
+    else:
+        action = reverse("portal:redeem", kwargs={"org": portal.organization.slug, "reward_id": reward.pk})
     return _render(request, "portal/redeem.html", {
-        "reward": reward, "title": _title(reward), "description": _description(reward), "cost": portal.amount(reward.cost_points),
+        "reward": reward, "title": _title(reward), "description": _description(reward), "cost": portal.amount(cost),
         "value": _reward_value(reward, portal.organization.currency), "available": portal.amount(balance.available),
-        "after": portal.amount(balance.available - reward.cost_points), "affordable": reward.cost_points <= balance.available,
+        "after": portal.amount(balance.available - cost), "affordable": cost <= balance.available,
         "form_token": new_form_token(), "error": error, "delivered_at_once": reward.kind in (RewardKind.DONATION, RewardKind.WALLET_CREDIT),
+        "form_action": action, "campaign_name": campaign.name(get_language() or "fr") if campaign is not None else "",
+        "usual_cost": portal.amount(reward.cost_points) if cost != reward.cost_points else "",
     }, status=status)
 
 
