@@ -1,7 +1,7 @@
 """What a rule may refer to in an organization: the catalog its definition is checked against."""
 
 from fidelo.engagement.selectors import badges_of, stamp_cards_of
-from fidelo.rewards.models import Reward
+from fidelo.rewards.models import Campaign, Reward
 from fidelo.rules.engine.definition import Catalog
 from fidelo.tenancy.models import Program, Store
 from fidelo.tiers.selectors import tier_terms
@@ -18,4 +18,5 @@ def rule_catalog(program: Program) -> Catalog:
         stamp_cards=frozenset(stamp_cards_of(organization_id)),
         badges=frozenset(badges_of(organization_id)),
         rewards=frozenset(str(pk) for pk in Reward.objects.filter(organization_id=organization_id).values_list("id", flat=True)),
+        campaigns=frozenset(Campaign.objects.filter(organization_id=organization_id).values_list("code", flat=True)),
     )

@@ -33,6 +33,7 @@ class Award(models.Model):
     line_amounts = models.JSONField(default=list, blank=True)
     reversed = models.BigIntegerField(default=0)
     local_day = models.DateField()  # the event's day in the organization's time zone (daily limits)
+    campaign = models.CharField(max_length=64, blank=True, default="", db_default="")  # points taken from this campaign's budget
     occurred_at = models.DateTimeField()
     created_at = models.DateTimeField()
 

@@ -67,19 +67,26 @@ def award_params(award: engine.Award) -> dict:
     }
 
 
-def points_awards(evaluation: Evaluation, budgets: Mapping[int, int]) -> list[engine.Award]:
-    """The points awards of an evaluation, each cut to what its rule's budget still allows."""
+def points_awards(evaluation: Evaluation, budgets: Mapping[int, int], *, organization_id: int) -> list[engine.Award]:
+    """The points awards of an evaluation, each cut to what its rule's budget and its campaign's
+    budget still allow (taken under their rows' locks, so no budget is ever overspent)."""
     granted = []
     for award in evaluation.awards:
         if award.kind != engine.POINTS:
             continue
+        amount = award.amount
         budget = budgets.get(award.rule_id) if award.rule_id is not None else None
         if budget is not None:
-            amount = budget_grant(award.rule_id, award.amount, budget)
-            if amount <= 0:
-                continue
-            if amount != award.amount:
-                award = _with_amount(award, amount)
+            amount = budget_grant(award.rule_id, amount, budget)
+        if amount > 0 and award.campaign:
+            taken = campaign_budget_grant(organization_id, award.campaign, amount)
+            if taken < amount and budget is not None:
+                budget_give_back(award.rule_id, amount - taken)
+            amount = taken
+        if amount <= 0:
+            continue
+        if amount != award.amount:
+            award = _with_amount(award, amount)
         granted.append(award)
     return granted
 
@@ -92,7 +99,7 @@ def award_row(
         organization_id=member.organization_id, member_id=member.id, rule_id=award.rule_id, rule_version=award.rule_version,
         kind=award.kind, amount=award.amount, target=award.target, source_type=source_type, source_id=source_id,
         transfer_id=transfer_id, why={"code": award.why.code, "params": dict(award.why.params)}, line_amounts=list(award.line_amounts),
-        local_day=day, occurred_at=occurred_at, created_at=created_at or now(),
+        local_day=day, occurred_at=occurred_at, created_at=created_at or now(), campaign=award.campaign,
     )
 
 
@@ -151,6 +158,34 @@ def budget_grant(rule_id: int, amount: int, budget: int) -> int:
     return granted
 
 
+def campaign_budget_grant(organization_id: int, code: str, amount: int) -> int:
+    """Take up to `amount` from the campaign's budget (under its row's lock); all of it if the campaign has none."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT budget, budget_spent FROM rewards_campaign WHERE organization_id = %s AND code = %s"
+            + (" FOR UPDATE" if connection.vendor == "postgresql" else ""),
+            [organization_id, code],
+        )
+        found = cursor.fetchone()
+        if found is None or found[0] is None:
+            return amount
+        budget, spent = found
+        granted = max(0, min(amount, budget - spent))
+        if granted:
+            cursor.execute("UPDATE rewards_campaign SET budget_spent = budget_spent + %s WHERE organization_id = %s AND code = %s",
+                           [granted, organization_id, code])
+    return granted
+
+
+def campaign_budget_give_back(organization_id: int, code: str, amount: int) -> None:
+    """What a refund takes back of a campaign rule's points returns to the campaign's budget."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE rewards_campaign SET budget_spent = budget_spent - %s WHERE organization_id = %s AND code = %s AND budget_spent >= %s",
+            [amount, organization_id, code, amount],
+        )
+
+
 def budget_give_back(rule_id: int, amount: int) -> None:
     """What a refund takes back returns to the rule's budget (no-op for a rule without one)."""
     with connection.cursor() as cursor:
@@ -192,7 +227,7 @@ def awards_apply(
         bonus, bonus_transfer_id = credited
         applied.bonus_points = sum(award.amount for award in bonus)
     else:
-        bonus, bonus_transfer_id = points_awards(evaluation, budgets), None
+        bonus, bonus_transfer_id = points_awards(evaluation, budgets, organization_id=member.organization_id), None
         applied.bonus_points = sum(award.amount for award in bonus)
         if bonus:
             bonus_transfer_id = points_earn(
@@ -324,6 +359,8 @@ def awards_reverse(
             result.points += back
             if award.rule_id is not None:
                 budget_give_back(award.rule_id, back)
+            if award.campaign:
+                campaign_budget_give_back(award.organization_id, award.campaign, back)
             if program.currency_mode == "points":
                 tier_points_back += back
         elif award.kind == engine.TIER_POINTS:

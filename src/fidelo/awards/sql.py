@@ -29,10 +29,11 @@ class AwardRow:
     local_day: dt.date
     occurred_at: dt.datetime
     created_at: dt.datetime
+    campaign: str = ""
 
 COLUMNS = (
     "organization_id, member_id, rule_id, rule_version, kind, amount, target, source_type, source_id, transfer_id, why, "
-    "line_amounts, reversed, local_day, occurred_at, created_at"
+    "line_amounts, reversed, local_day, occurred_at, created_at, campaign"
 )
 
 
@@ -40,12 +41,12 @@ def _values(row: AwardRow) -> list:
     return [
         row.organization_id, row.member_id, row.rule_id, row.rule_version, row.kind, row.amount, row.target, row.source_type,
         row.source_id, row.transfer_id, json.dumps(row.why), json.dumps(row.line_amounts), 0,
-        connection.ops.adapt_datefield_value(row.local_day), db_time(row.occurred_at), db_time(row.created_at),
+        connection.ops.adapt_datefield_value(row.local_day), db_time(row.occurred_at), db_time(row.created_at), row.campaign,
     ]
 
 
 def insert_awards(rows: list[AwardRow]) -> None:
-    values = "(" + ", ".join(["%s"] * 16) + ")"
+    values = "(" + ", ".join(["%s"] * 17) + ")"
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO awards_award ({COLUMNS}) VALUES {', '.join([values] * len(rows))}", [v for row in rows for v in _values(row)]
@@ -57,7 +58,7 @@ def pg_awards_cte(rows: list[AwardRow], *, source_sql: str, transfer_sql: str, f
     rows written by the same statement (see purchases.sql)."""
     values = ", ".join(
         ["(%s::bigint, %s::bigint, %s::bigint, %s::integer, %s, %s::bigint, %s, %s, %s::jsonb, %s::jsonb, %s::date, %s::timestamptz, "
-         "%s::timestamptz)"] * len(rows)
+         "%s::timestamptz, %s)"] * len(rows)
     )
     params = []
     for row in rows:
@@ -66,8 +67,8 @@ def pg_awards_cte(rows: list[AwardRow], *, source_sql: str, transfer_sql: str, f
     return (
         f"aw AS (INSERT INTO awards_award ({COLUMNS}) "
         "SELECT v.organization_id, v.member_id, v.rule_id, v.rule_version, v.kind, v.amount, v.target, v.source_type, "
-        f"{source_sql}, {transfer_sql}, v.why, v.line_amounts, 0, v.local_day, v.occurred_at, v.created_at "
+        f"{source_sql}, {transfer_sql}, v.why, v.line_amounts, 0, v.local_day, v.occurred_at, v.created_at, v.campaign "
         f"FROM {from_sql}, (VALUES {values}) AS v(organization_id, member_id, rule_id, rule_version, kind, amount, target, source_type, "
-        "why, line_amounts, local_day, occurred_at, created_at) RETURNING id)",
+        "why, line_amounts, local_day, occurred_at, created_at, campaign) RETURNING id)",
         params,
     )

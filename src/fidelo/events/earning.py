@@ -8,7 +8,7 @@ and nothing is evaluated: the base rate alone costs no extra query.
 import datetime as dt
 from dataclasses import dataclass, field
 
-from fidelo.events.facts import Capped, FactsQuery, facts_query, member_facts
+from fidelo.events.facts import Capped, FactsQuery, campaign_rooms, facts_query, member_facts
 from fidelo.members.models import Member
 from fidelo.members.selectors import member_lookup, member_lookup_with
 from fidelo.rules.engine import types as engine
@@ -59,7 +59,8 @@ def member_with_facts(
     query = None
     if rules.for_event(event_type) and at.tzinfo is not None:  # a naive time is refused by the plan, with its own error
         listening, wanted = rules.for_type(event_type)
-        query = facts_query(at=at, needs=wanted, timezone=program.organization.timezone, capped=_capped(listening, wanted))
+        query = facts_query(at=at, needs=wanted, timezone=program.organization.timezone, capped=_capped(listening, wanted),
+                            organization_id=program.organization_id)
     if query is None or not query.selects:
         return member_lookup(program.organization, lean=True, **identifier), None
     member, values = member_lookup_with(program.organization, selects=query.sql("m.id"), params=query.bound(None), **identifier)
@@ -83,20 +84,23 @@ def rules_evaluate(
     timezone = program.organization.timezone
     listening, wanted = rules.for_type(event.type)
     usage: dict[int, engine.Usage] = {}
+    campaign_room: dict[str, int] = {}
     if facts is None:
         capped = _capped(listening, wanted) if member.pk else []
         query = loaded.query if loaded is not None else None
         if query is not None and query.needs == wanted and query.capped == tuple(capped) and query.at == event.occurred_at:
-            facts, usage = query.decode(member, loaded.values, multiplier)
+            facts, usage, campaign_room = query.decode(member, loaded.values, multiplier)
         else:  # nothing read with the member, or the rules changed in between: read them now
-            facts, usage = member_facts(
+            facts, usage, campaign_room = member_facts(
                 member=member, at=event.occurred_at, needs=wanted, timezone=timezone, tier_multiplier_percent=multiplier, capped=capped,
             )
+    elif wanted.campaigns:  # a profile simulated: the campaigns' budgets are still the real ones
+        campaign_room = campaign_rooms(program.organization_id, wanted.campaigns)
     terms = engine.ProgramTerms(
         currency_mode=program.currency_mode, timezone=timezone, rounding=program.rounding, base_units=base_units,
         base_line_units=base_line_units,
     )
-    evaluation = evaluate(event, facts, terms, listening, usage, explain=explain)
+    evaluation = evaluate(event, facts, terms, listening, usage, explain=explain, campaign_room=campaign_room)
     budgets = {rule.id: rule.limits.budget for rule in listening if rule.limits.budget is not None}
     return RulesOutcome(evaluation=evaluation, budgets=budgets)
 

@@ -9,6 +9,7 @@ import datetime as dt
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.db import connection
 
@@ -48,6 +49,12 @@ class Capped:
 MEMBER = object()  # in a FactsQuery's parameters: the member's id
 
 
+class Facts(NamedTuple):
+    member: MemberFacts
+    usage: dict[int, Usage]  # per capped rule
+    campaign_room: dict[str, int]  # per campaign with a budget: what it has left
+
+
 @dataclass(frozen=True)
 class FactsQuery:
     """What the rules need to know of a member for one event, as scalar subqueries on the member's id.
@@ -64,6 +71,7 @@ class FactsQuery:
     timezone: str
     needs: Needs
     capped: tuple[Capped, ...]
+    campaigns: tuple[str, ...] = ()  # whose budget's room is read (the last selects)
 
     def sql(self, member_sql: str) -> list[str]:
         return [select.format(member=member_sql) for select in self.selects]
@@ -74,7 +82,7 @@ class FactsQuery:
             return [value for params in self.params for value in params if value is not MEMBER]
         return [member_id if value is MEMBER else value for params in self.params for value in params]
 
-    def decode(self, member: Member, values: Sequence, tier_multiplier_percent: int = 100) -> tuple[MemberFacts, dict[int, Usage]]:
+    def decode(self, member: Member, values: Sequence, tier_multiplier_percent: int = 100) -> Facts:
         values = list(values)
         usage: dict[int, Usage] = {}
         for rule in self.capped:
@@ -83,6 +91,8 @@ class FactsQuery:
             usage[rule.rule_id] = Usage(member_day=today, member_month=month, member_total=total, budget_spent=spent)
         counts = {key: int(values.pop(0)) for key in sorted(self.needs.counts)}
         within = {key: int(values.pop(0)) for key in sorted(self.needs.counts_within)}
+        rooms = [values.pop(0) for _ in self.campaigns]
+        campaign_room = {code: int(room) for code, room in zip(self.campaigns, rooms) if room is not None}  # None: no budget
         streaks = {key: _streak_months(member.id, key, self.at, self.timezone) for key in sorted(self.needs.streaks)}
         facts = MemberFacts(
             enrolled_at=member.enrolled_at,
@@ -95,10 +105,10 @@ class FactsQuery:
             counts_within=within,
             streak_months=streaks,
         )
-        return facts, usage
+        return Facts(facts, usage, campaign_room)
 
 
-def facts_query(*, at: dt.datetime, needs: Needs, timezone: str, capped: Sequence[Capped] = ()) -> FactsQuery:
+def facts_query(*, at: dt.datetime, needs: Needs, timezone: str, capped: Sequence[Capped] = (), organization_id: int = 0) -> FactsQuery:
     """The subqueries for the member facts `needs` asks for, and what each capped rule already gave."""
     selects: list[str] = []
     params: list[tuple] = []
@@ -124,19 +134,36 @@ def facts_query(*, at: dt.datetime, needs: Needs, timezone: str, capped: Sequenc
         table, extra, extra_params = _source(key)
         selects.append(f"(SELECT COUNT(*) FROM {table} WHERE member_id = {{member}}{extra} AND occurred_at <= %s AND occurred_at > %s)")
         params.append((MEMBER, *extra_params, moment, db_time(at - dt.timedelta(days=days))))
-    return FactsQuery(selects=tuple(selects), params=tuple(params), at=at, timezone=timezone, needs=needs, capped=tuple(capped))
+    campaigns = tuple(sorted(needs.campaigns))
+    for code in campaigns:  # what the campaign's budget has left for its rules (NULL: no budget)
+        selects.append("(SELECT budget - budget_spent FROM rewards_campaign WHERE organization_id = %s AND code = %s AND budget IS NOT NULL)")
+        params.append((organization_id, code))
+    return FactsQuery(selects=tuple(selects), params=tuple(params), at=at, timezone=timezone, needs=needs, capped=tuple(capped),
+                      campaigns=campaigns)
 
 
 def member_facts(
     *, member: Member, at: dt.datetime, needs: Needs, timezone: str, tier_multiplier_percent: int = 100, capped: Sequence[Capped] = (),
-) -> tuple[MemberFacts, dict[int, Usage]]:
-    """The member's facts, and what each capped rule already gave them: one query for both."""
-    query = facts_query(at=at, needs=needs, timezone=timezone, capped=capped)
+) -> Facts:
+    """The member's facts, what each capped rule already gave them, and what the budgets of their
+    rules' campaigns have left: one query for all."""
+    query = facts_query(at=at, needs=needs, timezone=timezone, capped=capped, organization_id=member.organization_id)
     values: Sequence = ()
     if query.selects:
         # Prepared on PostgreSQL: planning a dozen subqueries costs more than running them.
         values = fetchone_prepared("SELECT " + ", ".join(query.sql("%s")), query.bound(member.id))
     return query.decode(member, values, tier_multiplier_percent)
+
+
+def campaign_rooms(organization_id: int, codes) -> dict[str, int]:
+    """What the budget of each of these campaigns has left (campaigns without a budget are left out)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT code, budget - budget_spent FROM rewards_campaign WHERE organization_id = %s AND budget IS NOT NULL AND code IN ("
+            + ", ".join(["%s"] * len(codes)) + ")",
+            [organization_id, *sorted(codes)],
+        )
+        return {code: int(room) for code, room in cursor.fetchall()}
 
 
 def _windows(rule: Capped, day: dt.date) -> list[dt.date | None]:

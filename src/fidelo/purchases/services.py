@@ -136,11 +136,11 @@ class PurchasePlan:
 
     @property
     def points_only(self) -> bool:
-        """The rules give points only, none from a rule with a budget, and nothing else follows:
+        """The rules give points only, none from a rule or a campaign with a budget, and nothing else follows:
         the bonus can go in the same statement as the base points (PostgreSQL)."""
         return (
             not self.follow_ups and self.evaluation is not None
-            and all(award.kind == "points" and award.rule_id not in self.budgets for award in self.evaluation.awards)
+            and all(award.kind == "points" and award.rule_id not in self.budgets and not award.campaign for award in self.evaluation.awards)
         )
 
 
@@ -203,7 +203,7 @@ def purchase_apply(plan: PurchasePlan) -> PurchaseResult:
     together; then the rules' other awards, the tier qualification and a pending referral.
     """
     actor = str(plan.actor) if plan.actor else ""
-    bonus = points_awards(plan.evaluation, plan.budgets) if plan.evaluation else []
+    bonus = points_awards(plan.evaluation, plan.budgets, organization_id=plan.member.organization_id) if plan.evaluation else []
     bonus_total = sum(award.amount for award in bonus)
     purchase = _insert_purchase(plan, points_bonus=bonus_total)
     credits = [(plan.points, _purchase_why(plan, purchase.pk))] if plan.points > 0 else []

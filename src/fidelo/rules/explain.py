@@ -191,7 +191,7 @@ def explain(why: Any, *, currency: str = "EUR") -> str:
         template = SKIPS[code]
         if code == "limit_reached":
             values["limit"] = str(LIMITS.get(params.get("limit"), params.get("limit")))
-            if params.get("limit") in ("budget", "campaign_budget") and params.get("currency_mode") == "cashback":
+            if params.get("limit") == "budget" and params.get("currency_mode") == "cashback":
                 values["value"] = format_money(int(params.get("value", 0)), currency)
         for key in ("starts_at", "ends_at"):
             if key in params:

@@ -60,7 +60,8 @@ def test_the_member_and_the_rules_facts_come_in_one_statement_and_equal_a_separa
     listening, wanted = active_rules(program).for_type("purchase")
     separate = member_facts(member=found, at=when, needs=wanted, timezone=org.timezone, capped=loaded.query.capped)
     assert loaded.query.decode(found, loaded.values) == separate
-    facts, usage = separate
+    facts, usage, campaign_room = separate
+    assert campaign_room == {}
     assert facts.counts == {"purchase": 1}
     (used,) = usage.values()
     assert (used.member_day, used.member_month) == (20, 20)

@@ -150,12 +150,12 @@ def evaluate(
                 extra = {"currency_mode": terms.currency_mode} if reached[0] == "budget" else {}
                 skipped.append(_skip(rule, "limit_reached", limit=reached[0], value=reached[1], **extra))
                 continue
+        campaign = ""
         if rule.campaign in room_left and drafts:
-            limited = True
+            limited, campaign = True, rule.campaign
             drafts = _within_campaign_budget(rule, plan, drafts, room_left)
             if drafts is None:
-                extra = {"currency_mode": terms.currency_mode, "campaign": rule.campaign}
-                skipped.append(_skip(rule, "limit_reached", limit="campaign_budget", value=campaign_room[rule.campaign], **extra))
+                skipped.append(_skip(rule, "limit_reached", limit="campaign_budget", value=rule.campaign))  # the campaign's code
                 continue
         if not drafts:
             skipped.append(_skip(rule, "nothing_to_award"))
@@ -165,6 +165,7 @@ def evaluate(
             awards.append(Award(
                 kind=kind, amount=amount, rule_id=rule.id, rule_version=rule.version, rule_name=rule.name,
                 why=Why(code, params), target=target, line_amounts=line_amounts, limited=limited,
+                campaign=campaign if kind == POINTS else "",
             ))
         if rule.exclusive:
             winner = rule

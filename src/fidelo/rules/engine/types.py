@@ -174,6 +174,7 @@ class Award:
     target: str = ""  # stamp card code, badge code, reward id
     line_amounts: tuple[int, ...] = ()  # for line-based awards: the share of each line (refunds by line)
     limited: bool = False  # its rule has limits or a budget: what it gave is counted (fidelo.awards keeps its own row)
+    campaign: str = ""  # taken from this campaign's budget (points awards of a campaign with a budget)
 
 
 @dataclass(frozen=True, slots=True)
