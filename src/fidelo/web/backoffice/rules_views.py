@@ -13,6 +13,7 @@ from fidelo.core.clock import now
 from fidelo.core.errors import DomainError
 from fidelo.events.simulation import rules_simulate
 from fidelo.members.selectors import member_lookup
+from fidelo.rewards import campaign_selectors
 from fidelo.rules import selectors as rule_selectors
 from fidelo.rules.engine import types as engine
 from fidelo.rules.explain import explain
@@ -53,7 +54,8 @@ def rules(request: HttpRequest) -> HttpResponse:
 
 
 def _editor(request: HttpRequest, rule, form: RuleForm, status: int) -> HttpResponse:
-    context = {"rule": rule, "form": form, "event_types": engine.EVENT_TYPES}
+    campaigns = campaign_selectors.campaigns_of(request.organization.id).values_list("code", "name_fr")
+    context = {"rule": rule, "form": form, "event_types": engine.EVENT_TYPES, "campaigns": list(campaigns)}
     return render(request, "backoffice/rule_form.html", context, status=status)
 
 

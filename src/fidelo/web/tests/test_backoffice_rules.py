@@ -135,3 +135,20 @@ def test_tier_settings_are_changed_on_the_tiers_page(org, staff, client):
     assert bad.status_code == 422
     saved.refresh_from_db()
     assert (saved.metric, saved.window_months, saved.grace_days) == ("spend", 6, 30)
+
+
+def test_a_rule_is_put_in_a_campaign_from_the_editor(org, staff):
+    from fidelo.conftest import at
+    from fidelo.rewards.campaigns import campaign_create
+
+    campaign_create(organization=org, actor=STAFF, code="ete", name_fr="Offres d'été", starts_at=at(2026, 6, 1), budget=5000)
+    page = staff.get(reverse("backoffice:rule_create")).content.decode()
+    assert 'id="re-campaign"' in page and '<option value="ete">' in page
+    in_campaign = {**DOUBLE_WEEKEND, "campaign": "ete"}
+    assert staff.post(reverse("backoffice:rule_create"), {"definition": json.dumps(in_campaign)}).status_code == 302
+    rule = Rule.objects.get(organization=org)
+    assert json.loads(staff.get(reverse("backoffice:rule_edit", args=[rule.id])).context["form"].initial["definition"])["campaign"] == "ete"
+    unknown = {**DOUBLE_WEEKEND, "name": "Autre", "campaign": "hiver"}
+    response = staff.post(reverse("backoffice:rule_create"), {"definition": json.dumps(unknown)})
+    assert response.status_code == 422 and "rule_unknown_reference" in response.content.decode()
+    assert Rule.objects.filter(organization=org).count() == 1

@@ -64,6 +64,8 @@
     var priority = document.getElementById("re-priority").value;
     definition.priority = priority === "" ? 0 : parseInt(priority, 10);
     definition.exclusive = document.getElementById("re-exclusive").checked;
+    var campaign = document.getElementById("re-campaign").value;
+    if (campaign) definition.campaign = campaign; else delete definition.campaign;
     definition.conditions = Array.from(document.querySelectorAll("#re-conditions .row")).map(function (row) {
       var parts = row.querySelectorAll("select, input");
       return Object.assign({field: parts[0].value, op: parts[1].value, value: parseValue(parts[2].value)}, JSON.parse(row.dataset.extra || "{}"));
@@ -80,6 +82,7 @@
   document.getElementById("re-event-name").value = definition.event_name || "";
   document.getElementById("re-priority").value = definition.priority === undefined ? 0 : definition.priority;
   document.getElementById("re-exclusive").checked = !!definition.exclusive;
+  document.getElementById("re-campaign").value = definition.campaign || "";
   (definition.conditions || []).forEach(conditionRow);
   (definition.effects || []).forEach(effectRow);
   document.getElementById("re-add-condition").onclick = function () { conditionRow({field: "amount", op: "gte", value: 2000}); sync(); };
