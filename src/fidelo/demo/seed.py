@@ -808,6 +808,7 @@ class Player:
         self.results: list[OrgResult] = []
         self.catalog: dict[str, list[CatalogEntry]] = {}
         self.by_reward: dict[int, CatalogEntry] = {}
+        self.campaigns: dict[str, tuple] = {}  # per merchant: (campaign, the entry it offers)
         self.by_member: dict[int, PlannedMember] = {}
         self.enrolled: dict[str, list] = {}  # members enrolled so far, per merchant (the referrers)
 
@@ -871,6 +872,29 @@ class Player:
                 entries.append(entry)
                 self.by_reward[reward.pk] = entry
             self.catalog[spec.slug] = entries
+            self._create_campaign(spec, entries[0])
+
+    def _create_campaign(self, spec, entry: CatalogEntry) -> None:
+        """'Offres du moment': the cheapest reward at a fifth off for the last six weeks (and after)."""
+        from fidelo.rewards.campaigns import campaign_create, campaign_offer_set
+
+        planner = self.planner
+        campaign = campaign_create(
+            organization=self.orgs[spec.slug], actor=self.owners[spec.slug], code="offres-du-moment", name_fr="Offres du moment",
+            name_en="Current offers", description_fr=f"{entry.spec.title_fr} à prix réduit en points.",
+            description_en=f"{entry.spec.title_en or entry.spec.title_fr} for fewer points.",
+            starts_at=planner.horizon - dt.timedelta(days=42), ends_at=planner.horizon + dt.timedelta(days=30),
+        )
+        campaign_offer_set(campaign=campaign, reward=entry.reward, actor=self.owners[spec.slug], cost_points=max(1, entry.spec.cost * 4 // 5))
+        self.campaigns[spec.slug] = (campaign, entry)
+
+    def _campaign_for(self, pm: PlannedMember, entry: CatalogEntry, at: dt.datetime):
+        """The demo's campaign when it offers `entry` at `at`, else None."""
+        found = self.campaigns.get(pm.org)
+        if found is None or found[1] is not entry:
+            return None
+        campaign = found[0]
+        return campaign if campaign.starts_at <= at < campaign.ends_at else None
 
     def _available(self, entry: CatalogEntry, pm: PlannedMember, at: dt.datetime) -> bool:
         reward, spec = entry.reward, entry.spec
@@ -899,7 +923,13 @@ class Player:
         if include is not None and include.spec.key not in pm.seen:
             seen.append(include)  # what one asks for, one has seen
         for entry in dict.fromkeys(seen):
-            offer_seen(reward=entry.reward, member=pm.member, at=at)
+            campaign = self._campaign_for(pm, entry, at)
+            if campaign is not None:  # seen among the current offers
+                from fidelo.rewards.campaigns import campaign_offer_seen
+
+                campaign_offer_seen(campaign=campaign, reward=entry.reward, member=pm.member, at=at)
+            else:
+                offer_seen(reward=entry.reward, member=pm.member, at=at)
             pm.seen.add(entry.spec.key)
 
     # members
@@ -1129,6 +1159,7 @@ class Player:
         try:
             redemption = reward_redeem(
                 program=self.programs[pm.org], member=pm.member, reward=entry.reward, channel="portal" if look else "pos", at=at,
+                campaign=self._campaign_for(pm, entry, at),
             )
         except DomainError as error:  # out of stock, limit reached: another time, another reward
             self.skipped[f"redemption refused ({error.code})"] += 1

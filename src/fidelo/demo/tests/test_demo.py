@@ -247,3 +247,16 @@ def test_the_merchants_rules_tiers_stamp_cards_and_referrals_are_at_work(story):
     assert MemberAchievement.objects.filter(badge__code="habitue").exists()
     assert Referral.objects.filter(status="completed").exists()
     assert ledger_verify() == []
+
+
+def test_each_merchant_runs_a_campaign_whose_offer_is_seen_redeemed_and_used(story):
+    from fidelo.rewards.campaign_selectors import campaign_stats, current_campaigns
+    from fidelo.rewards.models import Campaign
+
+    for result in story.organizations:
+        org = Organization.objects.get(slug=result.slug)
+        campaign = Campaign.objects.get(organization=org, code="offres-du-moment")
+        assert [c.campaign.code for c in current_campaigns(org.id)] == ["offres-du-moment"]  # on now: the portal shows it
+        (offer,) = campaign_stats(campaign)
+        assert offer.seen >= offer.requested > 0
+        assert Voucher.objects.filter(campaign=campaign, points=campaign.offers.get().cost_points).count() > 0
