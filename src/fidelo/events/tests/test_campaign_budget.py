@@ -60,7 +60,7 @@ def test_the_simulation_says_the_campaign_budget_is_spent(api, member, summer):
                                                    "event": {"type": "purchase", "occurred_at": at(2026, 7, 2).isoformat(), "amount_cents": 1000}})
     assert simulated.status_code == 200, simulated.content
     (skipped,) = [item for item in simulated.json()["skipped"] if item["rule"] == "Été +150"]
-    assert "campaign's budget" in skipped["explanation"]
+    assert skipped["explanation"] == "Règle « Été +150 » : budget de la campagne atteint (ete)"  # the organization speaks French
 
 
 def test_a_rule_naming_an_unknown_campaign_is_refused(api):

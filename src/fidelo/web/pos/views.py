@@ -32,6 +32,7 @@ from fidelo.members.errors import MemberNotFound
 from fidelo.members.models import Member
 from fidelo.members.selectors import access_member, member_lookup
 from fidelo.purchases.services import purchase_record
+from fidelo.rewards.campaign_selectors import access_campaign, current_campaigns
 from fidelo.rewards.models import RewardKind, Voucher, VoucherStatus
 from fidelo.rewards.selectors import (
     access_reward,
@@ -221,7 +222,12 @@ def _member_page(request: HttpRequest, member: Member, *, error: str = "", statu
     balance = member_balance(member, till.unit)
     wallet = member_balance(member, till.organization.currency).available if till.program.currency_mode == "points" else 0
     language = request.LANGUAGE_CODE if hasattr(request, "LANGUAGE_CODE") else "fr"
+    # The current campaigns' offers first ("c:<campaign>:<reward>"), at their campaign cost; then the catalog.
     rewards = [
+        {"id": f"c:{current.campaign.code}:{offer.reward_id}", "title": f"{offer.reward.title(language)} · {current.campaign.name(language)}",
+         "cost": till.amount(offer.cost), "affordable": offer.cost <= balance.available}
+        for current in current_campaigns(till.organization.pk) for offer in current.offers
+    ] + [
         {"id": r.pk, "title": r.title(language), "cost": till.amount(r.cost_points), "affordable": r.cost_points <= balance.available}
         for r in catalog(till.organization.pk)[:200]
     ]
@@ -297,8 +303,14 @@ def redeem_view(request: HttpRequest, member_id: int) -> HttpResponse:
     """Redeem a reward for the member at the till (channel "pos"); once per form."""
     till: Till = request.till
     member = _member_or_404(till, member_id)
+    choice = (request.POST.get("reward") or "")[:100]
+    campaign = None
     try:
-        reward = access_reward(till.organization.pk, int(request.POST.get("reward", "")))
+        if choice.startswith("c:"):  # a campaign's offer: c:<campaign code>:<reward id>
+            code, _sep, reward_id = choice[2:].rpartition(":")
+            campaign = access_campaign(till.organization.pk, code)
+            choice = reward_id
+        reward = access_reward(till.organization.pk, int(choice))
     except (ValueError, DomainError):
         return _member_page(request, member, error=_("Choose a reward from the list."), status=422)
     key = form_key(request, _scope(request))
@@ -306,7 +318,7 @@ def redeem_view(request: HttpRequest, member_id: int) -> HttpResponse:
         return _member_page(request, member, error=_("This form has expired; please try again."), status=400)
 
     def prepare() -> StoresReceipt:
-        plan = redemption_plan(program=till.program, member=member, reward=reward, channel="pos")
+        plan = redemption_plan(program=till.program, member=member, reward=reward, channel="pos", campaign=campaign)
 
         def respond(redemption: Any) -> tuple[int, dict]:
             return 201, {"voucher": redemption.voucher.code, "partner_code": redemption.partner_code}
@@ -314,7 +326,7 @@ def redeem_view(request: HttpRequest, member_id: int) -> HttpResponse:
         return StoresReceipt(lambda receipt: redemption_apply_with_receipt(plan, receipt=receipt, respond=respond))
 
     outcome = run_once(organization_id=till.organization.pk, key=key, operation="pos.redeem",
-                       payload={"member": member.pk, "reward": reward.pk}, prepare=prepare)
+                       payload={"member": member.pk, "reward": reward.pk, "campaign": campaign.code if campaign else None}, prepare=prepare)
     if outcome.status >= 400:
         return _member_page(request, member, error=refusal_message(outcome.body, till.organization.currency), status=outcome.status)
     if not outcome.replayed:

@@ -1,5 +1,6 @@
 """The till (POS): staff login, finding a member, purchases, vouchers, redemption and wallet at the till."""
 
+import datetime as dt
 import html
 
 import pytest
@@ -270,6 +271,29 @@ def test_redeem_at_the_till_refused_without_points(org, member, program, till):
     assert response.status_code == 409 and "your balance is 100 points, 400 are needed" in response.content.decode()
     with nothing_written():
         assert till.post(f"/pos/{org.slug}/members/{member.pk}/redeem/", {"reward": "x", "form_token": "k" * 24}).status_code == 422
+
+
+def test_redeem_a_campaign_offer_at_the_till_at_its_campaign_cost(org, member, program, till):
+    from fidelo.conftest import STAFF
+    from fidelo.core.clock import now
+    from fidelo.rewards.campaign_selectors import campaign_stats
+    from fidelo.rewards.campaigns import campaign_create, campaign_offer_set
+
+    reward = make_reward(program, cost=40, title_fr="Remise")
+    campaign = campaign_create(organization=org, actor=STAFF, code="hiver", name_fr="Offres d'hiver", starts_at=now() - dt.timedelta(days=1))
+    campaign_offer_set(campaign=campaign, reward=reward, actor=STAFF, cost_points=25)
+    with_points(org, member, 100)
+    page = member_page(till, org, member)
+    assert f'value="c:hiver:{reward.pk}"' in page and "Offres d&#x27;hiver" in page
+    token = page.split(f'action="/pos/{org.slug}/members/{member.pk}/redeem/"', 1)[1].split('name="form_token" value="', 1)[1].split('"', 1)[0]
+    response = till.post(f"/pos/{org.slug}/members/{member.pk}/redeem/", {"reward": f"c:hiver:{reward.pk}", "form_token": token})
+    assert response.status_code == 302
+    voucher = Voucher.objects.get()
+    assert (voucher.campaign_id, voucher.points, points(member)) == (campaign.pk, 25, 75)
+    assert campaign_stats(campaign)[0].requested == 1
+    with nothing_written():  # an unknown campaign is refused like an unknown reward
+        response = till.post(f"/pos/{org.slug}/members/{member.pk}/redeem/", {"reward": f"c:nope:{reward.pk}", "form_token": "m" * 24})
+        assert response.status_code == 422
 
 
 def test_spend_wallet_credit_over_two_baskets(org, member, program, till):
