@@ -60,7 +60,7 @@ def clear_caches() -> None:
 
 def access_voucher(organization_id: int, code: str) -> Voucher:
     voucher = (
-        Voucher.objects.select_related("reward", "member")
+        Voucher.objects.select_related("reward", "member", "campaign")
         .filter(organization_id=organization_id, code=normalize_code(code))
         .first()
     )
@@ -82,7 +82,7 @@ def catalog(organization_id: int, *, at: dt.datetime | None = None, include_inac
 
 
 def member_vouchers(member: Member, *, status: str | None = None) -> QuerySet[Voucher]:
-    vouchers = Voucher.objects.filter(member=member).select_related("reward").order_by("-issued_at", "-pk")
+    vouchers = Voucher.objects.filter(member=member).select_related("reward", "campaign").order_by("-issued_at", "-pk")
     return vouchers.filter(status=status) if status else vouchers
 
 

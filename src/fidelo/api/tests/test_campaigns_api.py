@@ -154,6 +154,7 @@ def test_redeeming_through_the_offer_then_the_stats(cw, store):
     assert redeemed.status_code == 201, redeemed.content
     voucher = Voucher.objects.get(code=redeemed.json()["code"])
     assert (voucher.points, voucher.campaign_id) == (8, cw.campaign.pk)
+    assert redeemed.json()["campaign"] == "ete"
     assert points(cw.member) == 14
     used = cw.api.post(f"{API}/vouchers/{voucher.code}/use", {"store": store.code, "basket_cents": 2000}, key="u-1")
     assert used.status_code == 200, used.content
@@ -163,6 +164,7 @@ def test_redeeming_through_the_offer_then_the_stats(cw, store):
     cw.api.post(f"{API}/members/{friend.id}/adjustments", {"points": 10, "reason": "Geste"}, key="a-1")
     outside = cw.api.post(f"{API}/members/{friend.id}/redemptions", {"reward_id": cw.reward.id}, key="r-2")
     assert outside.status_code == 201 and Voucher.objects.get(code=outside.json()["code"]).campaign_id is None
+    assert outside.json()["campaign"] is None
     stats = cw.api.get(f"{API}/campaigns/ete/stats")
     assert stats.status_code == 200
     assert stats.json() == {

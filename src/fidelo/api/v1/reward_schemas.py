@@ -172,6 +172,7 @@ class VoucherOut(BaseModel):
     used_purchase_external_id: str
     closed_at: dt.datetime | None
     reward: RewardSummaryOut
+    campaign: str | None = Field(description="the code of the campaign it was redeemed through; null: from the catalog")
     partner_code: str | None
     qr_url: str
 

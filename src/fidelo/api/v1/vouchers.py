@@ -61,6 +61,7 @@ def voucher_body(voucher: Voucher, partner_code: str | None = None, *, has_partn
             "amount_cents": reward.amount_minor, "percent_bp": reward.percent_bp, "min_basket_cents": reward.min_basket_minor,
             "product_sku": reward.product_sku, "charity_name": reward.charity_name,
         },
+        campaign=voucher.campaign.code if voucher.campaign_id else None,
         partner_code=(partner_code or None) if has_partner_code else (partner_code or partner_code_of(voucher)),
         qr_url=reverse("api-v1:voucher_qr", kwargs={"code": voucher.code}),
     ).model_dump(mode="json")
