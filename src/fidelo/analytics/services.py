@@ -25,7 +25,20 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Count, F, Max, Min, Q, Sum
+from django.db.models import (
+    Case,
+    Count,
+    DateField,
+    F,
+    IntegerField,
+    Max,
+    Min,
+    Q,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.expressions import RawSQL
 
 from fidelo.analytics.models import (
     ALL_STORES,
@@ -310,83 +323,100 @@ MEMBER_FIELDS = [
 ]
 
 
+MEMBER_FLOW_KINDS = [
+    TransferKind.EARN, TransferKind.REVERSE, TransferKind.REDEEM, TransferKind.RESTORE, TransferKind.EXPIRE, TransferKind.ADJUST, TransferKind.TRANSFER,
+]
+MEMBER_PEOPLE_FIELDS = ("id", "first_name", "last_name", "email", "card_number", "enrolled_at", "enrolled_store_id", "tier")
+
+
+class _MemberFigures:
+    """What one member's row is computed from, gathered for a chunk of members (the refresher)
+    or for all the organization's members at once (the rebuild)."""
+
+    def __init__(self):
+        self.flows: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.first_moves: dict[int, dt.datetime] = {}
+        self.last_moves: dict[int, dt.datetime] = {}
+        self.balances: dict[int, int] = defaultdict(int)
+        self.purchases: dict[int, dict] = {}
+        self.visits: dict[int, dict] = {}
+        self.vouchers: dict[int, int] = {}
+        self.referrals: dict[int, int] = {}
+
+    def add_flow(self, member_id: int, kind: str, sign: int, total: int, first: dt.datetime | None, last: dt.datetime | None) -> None:
+        self.flows[member_id][kind] += sign * total
+        if kind in (TransferKind.EARN, TransferKind.REDEEM):  # what the member did (not jobs, refunds or staff)
+            _keep(self.first_moves, member_id, first, min)
+            _keep(self.last_moves, member_id, last, max)
+
+    def stats(self, ctx: _Context, member_id: int, person: dict) -> MemberStats:
+        f = self.flows[member_id] if member_id in self.flows else defaultdict(int)
+        p = self.purchases.get(member_id)
+        v = self.visits.get(member_id)
+        first, last = self.first_moves.get(member_id), self.last_moves.get(member_id)
+        for row in (p, v):
+            if row:
+                first = row["first"] if first is None else min(first, row["first"])
+                last = row["last"] if last is None else max(last, row["last"])
+        return MemberStats(
+            member_id=member_id,
+            organization_id=ctx.organization_id,
+            enrolled_store_key=person["enrolled_store_id"] or NO_STORE,
+            enrolled_month=month_start(ctx.local_day(person["enrolled_at"])),
+            tier=person["tier"] or "",
+            search_last=search_key(person["last_name"], person["first_name"]),
+            search_first=search_key(person["first_name"], person["last_name"]),
+            points_earned=f[TransferKind.EARN] + f[TransferKind.REVERSE],  # reverse is signed negative (a debit)
+            points_redeemed=-(f[TransferKind.REDEEM] + f[TransferKind.RESTORE]),
+            points_expired=-f[TransferKind.EXPIRE],
+            points_adjusted=f[TransferKind.ADJUST],
+            points_transferred=f[TransferKind.TRANSFER],
+            balance=self.balances.get(member_id, 0),
+            purchases=p["n"] if p else 0,
+            revenue_minor=(p["total"] - p["refunded"]) if p else 0,
+            visits=v["n"] if v else 0,
+            referrals=self.referrals.get(member_id, 0),  # referrals made (any status: the friend joined with the code)
+            rewards=self.vouchers.get(member_id, 0),
+            first_activity_at=first,
+            last_activity_at=last,
+        )
+
+
+def _member_accounts(ctx: _Context, members):
+    """The accounts whose balance and flows make a member's figures (available and pending, in the program's unit)."""
+    return Account.objects.filter(member_id__in=members, unit=ctx.unit, kind__in=[AccountKind.AVAILABLE, AccountKind.PENDING])
+
+
 def _recompute_members(ctx: _Context, member_ids: list[int]) -> None:
     org = ctx.organization_id
-    people = {
-        row["id"]: row
-        for row in Member.objects.filter(organization_id=org, id__in=member_ids).values(
-            "id", "first_name", "last_name", "email", "card_number", "enrolled_at", "enrolled_store_id", "tier"
-        )
-    }
+    people = {row["id"]: row for row in Member.objects.filter(organization_id=org, id__in=member_ids).values(*MEMBER_PEOPLE_FIELDS)}
     ids = list(people)
-    flows: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    last_moves: dict[int, dt.datetime] = {}
-    first_moves: dict[int, dt.datetime] = {}
-    accounts = Account.objects.filter(member_id__in=ids, unit=ctx.unit, kind__in=[AccountKind.AVAILABLE, AccountKind.PENDING])
-    balances: dict[int, int] = defaultdict(int)
+    figures = _MemberFigures()
     account_ids = []
-    for account_id, member_id, balance in accounts.values_list("id", "member_id", "balance"):
-        balances[member_id] += balance or 0
+    for account_id, member_id, balance in _member_accounts(ctx, ids).values_list("id", "member_id", "balance"):
+        figures.balances[member_id] += balance or 0
         account_ids.append(account_id)
-    kinds = [TransferKind.EARN, TransferKind.REVERSE, TransferKind.REDEEM, TransferKind.RESTORE, TransferKind.EXPIRE, TransferKind.ADJUST, TransferKind.TRANSFER]
     for side, sign in (("credit", 1), ("debit", -1)):
         rows = (
-            Transfer.objects.filter(**{f"{side}_id__in": account_ids}, kind__in=kinds)
+            Transfer.objects.filter(**{f"{side}_id__in": account_ids}, kind__in=MEMBER_FLOW_KINDS)
             .values(f"{side}__member_id", "kind").annotate(total=Sum("amount"), first=Min("occurred_at"), last=Max("occurred_at"))
         )
         for row in rows:
-            member_id, kind = row[f"{side}__member_id"], row["kind"]
-            flows[member_id][kind] += sign * row["total"]
-            if kind in (TransferKind.EARN, TransferKind.REDEEM):  # what the member did (not jobs, refunds or staff)
-                _keep(first_moves, member_id, row["first"], min)
-                _keep(last_moves, member_id, row["last"], max)
-    purchases = {
+            figures.add_flow(row[f"{side}__member_id"], row["kind"], sign, row["total"], row["first"], row["last"])
+    figures.purchases = {
         row["member_id"]: row
         for row in Purchase.objects.filter(member_id__in=ids).values("member_id").annotate(
             n=Count("id"), total=Sum("total_minor"), refunded=Sum("refunded_minor"), first=Min("occurred_at"), last=Max("occurred_at")
         )
     }
-    visits = {
+    figures.visits = {
         row["member_id"]: row
         for row in Visit.objects.filter(member_id__in=ids).values("member_id").annotate(n=Count("id"), first=Min("occurred_at"), last=Max("occurred_at"))
     }
-    vouchers = dict(Voucher.objects.filter(member_id__in=ids).values("member_id").annotate(n=Count("id")).values_list("member_id", "n"))
-    referrals = dict(Referral.objects.filter(referrer_id__in=ids).values("referrer_id").annotate(n=Count("id")).values_list("referrer_id", "n"))
+    figures.vouchers = dict(Voucher.objects.filter(member_id__in=ids).values("member_id").annotate(n=Count("id")).values_list("member_id", "n"))
+    figures.referrals = dict(Referral.objects.filter(referrer_id__in=ids).values("referrer_id").annotate(n=Count("id")).values_list("referrer_id", "n"))
     old = {s.member_id: s for s in MemberStats.objects.filter(member_id__in=ids)}
-    new: list[MemberStats] = []
-    for member_id, person in people.items():
-        f = flows[member_id]
-        p = purchases.get(member_id)
-        v = visits.get(member_id)
-        first, last = first_moves.get(member_id), last_moves.get(member_id)
-        for row in (p, v):
-            if row:
-                first = row["first"] if first is None else min(first, row["first"])
-                last = row["last"] if last is None else max(last, row["last"])
-        new.append(
-            MemberStats(
-                member_id=member_id,
-                organization_id=org,
-                enrolled_store_key=person["enrolled_store_id"] or NO_STORE,
-                enrolled_month=month_start(ctx.local_day(person["enrolled_at"])),
-                tier=person["tier"] or "",
-                search_last=search_key(person["last_name"], person["first_name"]),
-                search_first=search_key(person["first_name"], person["last_name"]),
-                points_earned=f[TransferKind.EARN] + f[TransferKind.REVERSE],  # reverse is signed negative (a debit)
-                points_redeemed=-(f[TransferKind.REDEEM] + f[TransferKind.RESTORE]),
-                points_expired=-f[TransferKind.EXPIRE],
-                points_adjusted=f[TransferKind.ADJUST],
-                points_transferred=f[TransferKind.TRANSFER],
-                balance=balances.get(member_id, 0),
-                purchases=p["n"] if p else 0,
-                revenue_minor=(p["total"] - p["refunded"]) if p else 0,
-                visits=v["n"] if v else 0,
-                referrals=referrals.get(member_id, 0),  # referrals made (any status: the friend joined with the code)
-                rewards=vouchers.get(member_id, 0),
-                first_activity_at=first,
-                last_activity_at=last,
-            )
-        )
+    new = [figures.stats(ctx, member_id, person) for member_id, person in people.items()]
     if not new:
         return
     MemberStats.objects.bulk_create(new, update_conflicts=True, unique_fields=["member"], update_fields=MEMBER_FIELDS)
@@ -439,16 +469,62 @@ def _apply_deltas(organization_id: int, deltas: dict) -> None:
 # --- days ------------------------------------------------------------------------------------
 
 
+@dataclass
+class _DayFigures:
+    """The aggregates one local day's DailyStats rows are made of (see _day_rows)."""
+
+    transfers: list = None  # (kind, from a member, total)
+    purchases: list = None  # (store_id, count, total_minor, points_earned)
+    refunds: list = None  # (store_id, amount_minor, points_reversed)
+    visits: list = None  # (store_id, count)
+    active: dict = None  # {store key: distinct members}, ALL_STORES included
+    members: list = None  # (enrolled_store_id, count)
+    vouchers: int = 0
+    referrals: list = None  # (referrer's enrolled_store_id, count)
+
+    def __post_init__(self):
+        for name in ("transfers", "purchases", "refunds", "visits", "members", "referrals"):
+            if getattr(self, name) is None:
+                setattr(self, name, [])
+        if self.active is None:
+            self.active = {}
+
+
 def _recompute_day(ctx: _Context, day: dt.date) -> None:
     org = ctx.organization_id
     start, stop = ctx.day_range(day)
-    rows: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    everyone = rows[ALL_STORES]
+    figures = _DayFigures()
     for row in (
         Transfer.objects.filter(organization_id=org, unit=ctx.unit, occurred_at__gte=start, occurred_at__lt=stop)
         .values("kind", "debit__member_id").annotate(total=Sum("amount"))
     ):
-        kind, total, from_member = row["kind"], row["total"], row["debit__member_id"] is not None
+        figures.transfers.append((row["kind"], row["debit__member_id"] is not None, row["total"]))
+    for row in Purchase.objects.filter(organization_id=org, occurred_at__gte=start, occurred_at__lt=stop).values("store_id").annotate(
+        n=Count("id"), total=Sum("total_minor"), points=Sum("points_earned")
+    ):
+        figures.purchases.append((row["store_id"], row["n"], row["total"], row["points"]))
+    for row in (
+        Refund.objects.filter(organization_id=org, occurred_at__gte=start, occurred_at__lt=stop)
+        .values("purchase__store_id").annotate(amount=Sum("amount_minor"), points=Sum("points_reversed"))
+    ):
+        figures.refunds.append((row["purchase__store_id"], row["amount"], row["points"]))
+    for row in Visit.objects.filter(organization_id=org, occurred_at__gte=start, occurred_at__lt=stop).values("store_id").annotate(n=Count("id")):
+        figures.visits.append((row["store_id"], row["n"]))
+    figures.active = _active_members(org, start, stop)
+    for row in Member.objects.filter(organization_id=org, enrolled_at__gte=start, enrolled_at__lt=stop).values("enrolled_store_id").annotate(n=Count("id")):
+        figures.members.append((row["enrolled_store_id"], row["n"]))
+    figures.vouchers = Voucher.objects.filter(organization_id=org, issued_at__gte=start, issued_at__lt=stop).count()
+    for row in Referral.objects.filter(organization_id=org, enrolled_at__gte=start, enrolled_at__lt=stop).values("referrer__enrolled_store_id").annotate(n=Count("id")):
+        figures.referrals.append((row["referrer__enrolled_store_id"], row["n"]))
+    DailyStats.objects.filter(organization_id=org, day=day).delete()
+    DailyStats.objects.bulk_create(_day_rows(org, day, figures))
+
+
+def _day_rows(organization_id: int, day: dt.date, figures: _DayFigures) -> list[DailyStats]:
+    """One day's DailyStats rows (per store, and all stores) from its aggregates; rows of zeros are left out."""
+    rows: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    everyone = rows[ALL_STORES]
+    for kind, from_member, total in figures.transfers:
         if kind == TransferKind.EARN:
             everyone["points_issued"] += total
         elif kind == TransferKind.REVERSE:
@@ -461,38 +537,30 @@ def _recompute_day(ctx: _Context, day: dt.date) -> None:
             everyone["points_expired"] += total
         elif kind == TransferKind.ADJUST:
             everyone["points_adjusted_out" if from_member else "points_adjusted_in"] += total
-    for row in Purchase.objects.filter(organization_id=org, occurred_at__gte=start, occurred_at__lt=stop).values("store_id").annotate(
-        n=Count("id"), total=Sum("total_minor"), points=Sum("points_earned")
-    ):
-        key = row["store_id"] or NO_STORE
+    for store_id, n, total, points in figures.purchases:
+        key = store_id or NO_STORE
         for target in (rows[key], everyone):
-            target["purchases"] += row["n"]
-            target["revenue_minor"] += row["total"]
-        rows[key]["points_issued"] += row["points"]  # per store: the points its purchases earned
-    for row in (
-        Refund.objects.filter(organization_id=org, occurred_at__gte=start, occurred_at__lt=stop)
-        .values("purchase__store_id").annotate(amount=Sum("amount_minor"), points=Sum("points_reversed"))
-    ):
-        key = row["purchase__store_id"] or NO_STORE
-        rows[key]["refunds_minor"] += row["amount"]
-        rows[key]["points_reversed"] += row["points"]
-        everyone["refunds_minor"] += row["amount"]
-    for row in Visit.objects.filter(organization_id=org, occurred_at__gte=start, occurred_at__lt=stop).values("store_id").annotate(n=Count("id")):
-        rows[row["store_id"] or NO_STORE]["visits"] += row["n"]
-        everyone["visits"] += row["n"]
-    for key, members in _active_members(org, start, stop).items():
+            target["purchases"] += n
+            target["revenue_minor"] += total
+        rows[key]["points_issued"] += points  # per store: the points its purchases earned
+    for store_id, amount, points in figures.refunds:
+        key = store_id or NO_STORE
+        rows[key]["refunds_minor"] += amount
+        rows[key]["points_reversed"] += points
+        everyone["refunds_minor"] += amount
+    for store_id, n in figures.visits:
+        rows[store_id or NO_STORE]["visits"] += n
+        everyone["visits"] += n
+    for key, members in figures.active.items():
         rows[key]["active_members"] = members
-    for row in Member.objects.filter(organization_id=org, enrolled_at__gte=start, enrolled_at__lt=stop).values("enrolled_store_id").annotate(n=Count("id")):
-        rows[row["enrolled_store_id"] or NO_STORE]["new_members"] += row["n"]
-        everyone["new_members"] += row["n"]
-    everyone["vouchers_issued"] = Voucher.objects.filter(organization_id=org, issued_at__gte=start, issued_at__lt=stop).count()
-    for row in Referral.objects.filter(organization_id=org, enrolled_at__gte=start, enrolled_at__lt=stop).values("referrer__enrolled_store_id").annotate(n=Count("id")):
-        rows[row["referrer__enrolled_store_id"] or NO_STORE]["referrals"] += row["n"]
-        everyone["referrals"] += row["n"]
-    DailyStats.objects.filter(organization_id=org, day=day).delete()
-    DailyStats.objects.bulk_create(
-        [DailyStats(organization_id=org, store_key=key, day=day, **values) for key, values in rows.items() if any(values.values())]
-    )
+    for store_id, n in figures.members:
+        rows[store_id or NO_STORE]["new_members"] += n
+        everyone["new_members"] += n
+    everyone["vouchers_issued"] = figures.vouchers
+    for store_id, n in figures.referrals:
+        rows[store_id or NO_STORE]["referrals"] += n
+        everyone["referrals"] += n
+    return [DailyStats(organization_id=organization_id, store_key=key, day=day, **values) for key, values in rows.items() if any(values.values())]
 
 
 def _active_members(organization_id: int, start: dt.datetime, stop: dt.datetime) -> dict[int, int]:
@@ -550,14 +618,21 @@ def _recompute_rewards(ctx: _Context, reward_ids: list[int]) -> None:
 # --- rebuild ---------------------------------------------------------------------------------
 
 
-def rollups_rebuild(*, organization_id: int, progress=None, chunk: int = 2_000) -> int:
+REBUILD_WRITE_CHUNK = 10_000  # member rows written per transaction by the rebuild
+
+
+def rollups_rebuild(*, organization_id: int, progress=None, chunk: int = REBUILD_WRITE_CHUNK) -> int:
     """Forget the organization's rollups and build them again from the raw rows; returns members done.
 
-    Every member (in chunks), every local day with activity and every reward, each once; then
-    the watermarks are set past the last rows. For a first build on a big program (the bench)
-    and after a correction by hand. Run it while nothing writes to the organization (the
-    worker's next refresh takes in whatever came after, but not a row committed late with a
-    lower id).
+    Set-based, for a first build on a big program (the bench) and after a correction by hand:
+    each source table is read once, aggregated per member (and per account for the ledger) and
+    per local day by the database; the rows are then made by the same code as the refresher's
+    (`_MemberFigures.stats`, `_contribute`, `_day_rows`), so a rebuild equals what the
+    incremental refresher computes. The local day is computed in SQL from the time zone's UTC
+    offsets; if the zone's days do not start at a local midnight of a constant offset (checked
+    for every day in range), the days are recomputed one by one instead. The watermarks are
+    then set past the last rows. Run it while nothing writes to the organization (the worker's
+    next refresh takes in whatever came after, but not a row committed late with a lower id).
     """
     with write_transaction():
         RollupLock.objects.get_or_create(organization_id=organization_id)
@@ -567,24 +642,17 @@ def rollups_rebuild(*, organization_id: int, progress=None, chunk: int = 2_000) 
         for source in SOURCES:
             tops[source] = SOURCE_MODELS[source].objects.filter(organization_id=organization_id).aggregate(top=Max("id"))["top"] or 0
     ctx = _Context(organization_id)
-    done = 0
-    after = 0
-    while True:
-        ids = list(Member.objects.filter(organization_id=organization_id, id__gt=after).order_by("id").values_list("id", flat=True)[:chunk])
-        if not ids:
-            break
-        with write_transaction():
-            for i in range(0, len(ids), MEMBER_CHUNK):
-                _recompute_members(ctx, ids[i : i + MEMBER_CHUNK])
-        done += len(ids)
-        after = ids[-1]
-        if progress:
-            progress("members", len(ids))
-    for day in _active_days(ctx):
-        with write_transaction():
-            _recompute_day(ctx, day)
-        if progress:
-            progress("days", 1)
+    done = _rebuild_members(ctx, progress, chunk)
+    bounds = _bounds(ctx)
+    local_day = _LocalDaySQL.for_zone(ctx, *bounds) if bounds else None
+    if local_day is not None:
+        _rebuild_days(ctx, local_day, progress)
+    else:
+        for day in _active_days(ctx):
+            with write_transaction():
+                _recompute_day(ctx, day)
+            if progress:
+                progress("days", 1)
     from fidelo.rewards.models import Reward
 
     with write_transaction():
@@ -596,8 +664,196 @@ def rollups_rebuild(*, organization_id: int, progress=None, chunk: int = 2_000) 
     return done
 
 
-def _active_days(ctx: _Context) -> list[dt.date]:
-    """Every local day between the first and the last dated row of the organization."""
+def _rebuild_members(ctx: _Context, progress, chunk: int) -> int:
+    """Every member's row, from one grouped query per source table (instead of one per chunk of members)."""
+    org = ctx.organization_id
+    members = Member.objects.filter(organization_id=org).values("id")
+    figures = _MemberFigures()
+    accounts = _member_accounts(ctx, members)
+    account_member: dict[int, int] = {}
+    for account_id, member_id, balance in accounts.values_list("id", "member_id", "balance").order_by():
+        figures.balances[member_id] += balance or 0
+        account_member[account_id] = member_id
+    for side, sign in (("credit", 1), ("debit", -1)):
+        rows = (
+            Transfer.objects.filter(**{f"{side}_id__in": accounts.values("id")}, kind__in=MEMBER_FLOW_KINDS)
+            .values_list(f"{side}_id", "kind").annotate(total=Sum("amount"), first=Min("occurred_at"), last=Max("occurred_at")).order_by()
+        )
+        for account_id, kind, total, first, last in rows.iterator(chunk_size=20_000):
+            figures.add_flow(account_member[account_id], kind, sign, total, first, last)
+    for row in Purchase.objects.filter(member_id__in=members).values("member_id").annotate(
+        n=Count("id"), total=Sum("total_minor"), refunded=Sum("refunded_minor"), first=Min("occurred_at"), last=Max("occurred_at")
+    ).order_by().iterator(chunk_size=20_000):
+        figures.purchases[row["member_id"]] = row
+    for row in Visit.objects.filter(member_id__in=members).values("member_id").annotate(
+        n=Count("id"), first=Min("occurred_at"), last=Max("occurred_at")
+    ).order_by().iterator(chunk_size=20_000):
+        figures.visits[row["member_id"]] = row
+    figures.vouchers = dict(Voucher.objects.filter(member_id__in=members).values("member_id").annotate(n=Count("id")).order_by().values_list("member_id", "n"))
+    figures.referrals = dict(
+        Referral.objects.filter(referrer_id__in=members).values("referrer_id").annotate(n=Count("id")).order_by().values_list("referrer_id", "n")
+    )
+    people = list(Member.objects.filter(organization_id=org).order_by("id").values_list(*MEMBER_PEOPLE_FIELDS))
+    deltas: dict[tuple[str, int, str], list[int]] = defaultdict(lambda: [0] * 7)
+    for i in range(0, len(people), chunk):
+        new = []
+        for values in people[i : i + chunk]:
+            person = dict(zip(MEMBER_PEOPLE_FIELDS, values, strict=True))
+            new.append(figures.stats(ctx, person["id"], person))
+        with write_transaction():
+            MemberStats.objects.bulk_create(new, batch_size=1_000, update_conflicts=True, unique_fields=["member"], update_fields=MEMBER_FIELDS)
+        for stats in new:
+            _contribute(deltas, stats, 1)
+        if progress:
+            progress("members", len(new))
+    with write_transaction():
+        _apply_deltas(org, deltas)
+    return len(people)
+
+
+class _LocalDaySQL:
+    """SQL for the organization's local day of a timestamp column: the UTC date of the column
+    plus the zone's UTC offset, the offset chosen by a CASE over the instants it changes at
+    (a handful a year). Only used when it gives exactly the days of `_Context.day_range`."""
+
+    def __init__(self, segments: list[tuple[dt.datetime | None, int]]):
+        self.segments = segments  # [(until, offset seconds)], the last one without end
+
+    @classmethod
+    def for_zone(cls, ctx: _Context, first: dt.datetime, last: dt.datetime) -> _LocalDaySQL | None:
+        tz = ctx.tz
+        low, high = int(first.timestamp()) - 3 * 86400, int(last.timestamp()) + 3 * 86400
+
+        def offset(ts: int) -> int:
+            return int(dt.datetime.fromtimestamp(ts, dt.UTC).astimezone(tz).utcoffset().total_seconds())
+
+        segments: list[tuple[dt.datetime | None, int]] = []
+        current = offset(low)
+        for ts in range(low, high, 3600):
+            if offset(ts + 3600) != current:
+                lo, hi = ts, ts + 3600  # the offset changes in (lo, hi]: find the first second of the new one
+                while hi - lo > 1:
+                    mid = (lo + hi) // 2
+                    lo, hi = (mid, hi) if offset(mid) == current else (lo, mid)
+                segments.append((dt.datetime.fromtimestamp(hi, dt.UTC), current))
+                current = offset(hi)
+        segments.append((None, current))
+        found = cls(segments)
+        # Exact only if each local day starts where the offsets say and the days never go back.
+        one = dt.timedelta(microseconds=1)
+        day, end = ctx.local_day(first) - dt.timedelta(days=1), ctx.local_day(last) + dt.timedelta(days=1)
+        while day <= end:
+            start = ctx.day_range(day)[0]
+            if found.day(start) != day or found.day(start - one) != day - dt.timedelta(days=1):
+                return None
+            day += dt.timedelta(days=1)
+        for until, _ in segments[:-1]:
+            if found.day(until - one) > found.day(until) or found.day(until) != ctx.local_day(until):
+                return None
+        return found
+
+    def day(self, moment: dt.datetime) -> dt.date:
+        """What the SQL computes, in Python (whole seconds, as the SQL truncates them)."""
+        for until, seconds in self.segments:
+            if until is None or moment < until:
+                utc = moment.astimezone(dt.UTC).replace(tzinfo=None, microsecond=0)
+                return (utc + dt.timedelta(seconds=seconds)).date()
+        raise AssertionError("unreachable")
+
+    def sql(self, model, field: str) -> tuple[str, list]:
+        qn = connection.ops.quote_name
+        column = f"{qn(model._meta.db_table)}.{qn(model._meta.get_field(field).column)}"
+        adapt = connection.ops.adapt_datetimefield_value
+        cases, params = [], []
+        for until, seconds in self.segments:
+            if until is None:
+                cases.append("ELSE %s END")
+            else:
+                cases.append(f"WHEN {column} < %s THEN %s")
+                params.append(adapt(until))
+            params.append(seconds if is_postgresql() else f"{seconds:+d} seconds")
+        case = "CASE " + " ".join(cases) if len(self.segments) > 1 else "%s"
+        if is_postgresql():
+            return f"CAST(({column} AT TIME ZONE 'UTC') + ({case}) * INTERVAL '1 second' AS date)", params
+        return f"date(substr({column}, 1, 19), {case})", params
+
+    def annotation(self, model, field: str) -> RawSQL:
+        sql, params = self.sql(model, field)
+        return RawSQL(sql, params, output_field=DateField())
+
+
+def _as_date(value) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
+
+
+def _rebuild_days(ctx: _Context, local_day: _LocalDaySQL, progress) -> None:
+    """Every day's DailyStats rows from one query per source table grouped by local day."""
+    org = ctx.organization_id
+    days: dict[dt.date, _DayFigures] = defaultdict(_DayFigures)
+    on = local_day.annotation
+    for row in (
+        Transfer.objects.filter(organization_id=org, unit=ctx.unit).annotate(local_day=on(Transfer, "occurred_at"))
+        .annotate(from_member=Case(When(debit__member_id__isnull=False, then=Value(1)), default=Value(0), output_field=IntegerField()))
+        .values("local_day", "kind", "from_member").annotate(total=Sum("amount")).order_by().iterator(chunk_size=10_000)
+    ):
+        days[_as_date(row["local_day"])].transfers.append((row["kind"], bool(row["from_member"]), row["total"]))
+    for row in Purchase.objects.filter(organization_id=org).annotate(local_day=on(Purchase, "occurred_at")).values("local_day", "store_id").annotate(
+        n=Count("id"), total=Sum("total_minor"), points=Sum("points_earned")
+    ).order_by().iterator(chunk_size=10_000):
+        days[_as_date(row["local_day"])].purchases.append((row["store_id"], row["n"], row["total"], row["points"]))
+    for row in Refund.objects.filter(organization_id=org).annotate(local_day=on(Refund, "occurred_at")).values("local_day", "purchase__store_id").annotate(
+        amount=Sum("amount_minor"), points=Sum("points_reversed")
+    ).order_by():
+        days[_as_date(row["local_day"])].refunds.append((row["purchase__store_id"], row["amount"], row["points"]))
+    for row in Visit.objects.filter(organization_id=org).annotate(local_day=on(Visit, "occurred_at")).values("local_day", "store_id").annotate(
+        n=Count("id")
+    ).order_by().iterator(chunk_size=10_000):
+        days[_as_date(row["local_day"])].visits.append((row["store_id"], row["n"]))
+    for day, found in _rebuild_active_members(org, local_day).items():
+        days[day].active = found
+    for row in Member.objects.filter(organization_id=org).annotate(local_day=on(Member, "enrolled_at")).values("local_day", "enrolled_store_id").annotate(
+        n=Count("id")
+    ).order_by().iterator(chunk_size=10_000):
+        days[_as_date(row["local_day"])].members.append((row["enrolled_store_id"], row["n"]))
+    for row in Voucher.objects.filter(organization_id=org).annotate(local_day=on(Voucher, "issued_at")).values("local_day").annotate(n=Count("id")).order_by():
+        days[_as_date(row["local_day"])].vouchers = row["n"]
+    for row in Referral.objects.filter(organization_id=org).annotate(local_day=on(Referral, "enrolled_at")).values(
+        "local_day", "referrer__enrolled_store_id"
+    ).annotate(n=Count("id")).order_by():
+        days[_as_date(row["local_day"])].referrals.append((row["referrer__enrolled_store_id"], row["n"]))
+    ordered = sorted(days)
+    for i in range(0, len(ordered), 100):
+        with write_transaction():
+            DailyStats.objects.bulk_create([stats for day in ordered[i : i + 100] for stats in _day_rows(org, day, days[day])], batch_size=1_000)
+        if progress:
+            progress("days", len(ordered[i : i + 100]))
+
+
+def _rebuild_active_members(organization_id: int, local_day: _LocalDaySQL) -> dict[dt.date, dict[int, int]]:
+    """Per local day: distinct members who bought or checked in, per store and for all stores (as `_active_members`)."""
+    purchases, visits = (connection.ops.quote_name(m._meta.db_table) for m in (Purchase, Visit))
+    purchase_day, purchase_params = local_day.sql(Purchase, "occurred_at")
+    visit_day, visit_params = local_day.sql(Visit, "occurred_at")
+    both = (
+        f"SELECT {purchase_day} AS day, store_id, member_id FROM {purchases} WHERE organization_id = %s "
+        f"UNION SELECT {visit_day} AS day, store_id, member_id FROM {visits} WHERE organization_id = %s"
+    )
+    params = [*purchase_params, organization_id, *visit_params, organization_id]
+    found: dict[dt.date, dict[int, int]] = defaultdict(dict)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT day, store_id, COUNT(DISTINCT member_id) FROM ({both}) AS a GROUP BY day, store_id", params)
+        for day, store_id, members in cursor.fetchall():
+            per_store = found[_as_date(day)]
+            per_store[store_id or NO_STORE] = per_store.get(store_id or NO_STORE, 0) + members
+        cursor.execute(f"SELECT day, COUNT(DISTINCT member_id) FROM ({both}) AS a GROUP BY day", params)
+        for day, total in cursor.fetchall():
+            if total:
+                found[_as_date(day)][ALL_STORES] = total
+    return found
+
+
+def _bounds(ctx: _Context) -> tuple[dt.datetime, dt.datetime] | None:
+    """The first and the last dated row of the organization (any source)."""
     org = ctx.organization_id
     bounds = []
     for model, field in ((Member, "enrolled_at"), (Transfer, "occurred_at"), (Purchase, "occurred_at"), (Refund, "occurred_at"),
@@ -605,9 +861,15 @@ def _active_days(ctx: _Context) -> list[dt.date]:
         found = model.objects.filter(organization_id=org).aggregate(first=Min(field), last=Max(field))
         if found["first"] is not None:
             bounds += [found["first"], found["last"]]
+    return (min(bounds), max(bounds)) if bounds else None
+
+
+def _active_days(ctx: _Context) -> list[dt.date]:
+    """Every local day between the first and the last dated row of the organization."""
+    bounds = _bounds(ctx)
     if not bounds:
         return []
-    day, last = ctx.local_day(min(bounds)), ctx.local_day(max(bounds))
+    day, last = ctx.local_day(bounds[0]), ctx.local_day(bounds[1])
     days = []
     while day <= last:
         days.append(day)
