@@ -169,3 +169,19 @@ class OfferStatsRollup(models.Model):
     vouchers_issued = models.IntegerField(default=0)
     vouchers_used = models.IntegerField(default=0)
     points_spent = models.BigIntegerField(default=0)
+
+
+class CampaignOfferStatsRollup(models.Model):
+    """Per campaign offer (campaign, reward): distinct members who saw, requested and used the reward
+    through that campaign (the offer events that name it)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    campaign_id = models.BigIntegerField()
+    reward_id = models.BigIntegerField()
+    seen = models.IntegerField(default=0)
+    requested = models.IntegerField(default=0)
+    used = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign_id", "reward_id"], name="campaign_offer_stats_unique")]
+        indexes = [models.Index(fields=["organization", "campaign_id"], name="campaign_offer_stats_org_idx")]

@@ -24,6 +24,7 @@ from fidelo.analytics.models import (
     ALL_STORES,
     AnalyticsSettings,
     Breakdown,
+    CampaignOfferStatsRollup,
     DailyStats,
     MemberStats,
     OfferStatsRollup,
@@ -37,7 +38,7 @@ from fidelo.analytics.services import (
 from fidelo.core.clock import now
 from fidelo.core.errors import ValidationFailed
 from fidelo.members.models import Member
-from fidelo.rewards.models import Reward
+from fidelo.rewards.models import Campaign, Reward
 from fidelo.tenancy.models import Store
 from fidelo.tenancy.selectors import program_for
 
@@ -266,6 +267,8 @@ class PopularReward:
     used: int
     penetration_rate: float | None  # requested / seen (members)
     usage_rate: float | None  # used / requested (members)
+    campaign: str = ""  # a campaign offer: the campaign's name (its counts are the campaign's only); "": the reward, every channel
+    campaign_code: str = ""
 
 
 def _offer_rows(organization_id: int, language: str, limit: int | None, order: str) -> list[PopularReward]:
@@ -544,8 +547,33 @@ def panel_top_members(*, organization_id: int, period: Period, n: int = 10) -> l
 
 
 def panel_offers(*, organization_id: int, period: Period, language: str = "fr") -> list[PopularReward]:
-    """Each offer: members who saw, requested and used it; penetration and usage rates (since the start)."""
-    return _offer_rows(organization_id, language, None, "-requested")
+    """Each offer: members who saw, requested and used it; penetration and usage rates (since the start).
+
+    Every reward (its counts take in every channel, campaigns included), then every campaign
+    offer (the counts of the events through that campaign only)."""
+    return _offer_rows(organization_id, language, None, "-requested") + _campaign_offer_rows(organization_id, language)
+
+
+def _campaign_offer_rows(organization_id: int, language: str) -> list[PopularReward]:
+    stats = list(CampaignOfferStatsRollup.objects.filter(organization_id=organization_id).order_by("-requested", "campaign_id", "reward_id"))
+    if not stats:
+        return []
+    rewards = {r.id: r for r in Reward.objects.filter(organization_id=organization_id, id__in={s.reward_id for s in stats})}
+    campaigns = {c.id: c for c in Campaign.objects.filter(organization_id=organization_id, id__in={s.campaign_id for s in stats})}
+    rows = []
+    for s in stats:
+        reward, campaign = rewards.get(s.reward_id), campaigns.get(s.campaign_id)
+        if reward is None or campaign is None:
+            continue
+        rows.append(
+            PopularReward(
+                reward_id=s.reward_id, title=reward.title(language), cost_points=reward.cost_points, vouchers_issued=0, vouchers_used=0,
+                points_spent=0, seen=s.seen, requested=s.requested, used=s.used,
+                penetration_rate=round(s.requested / s.seen, 4) if s.seen else None, usage_rate=round(s.used / s.requested, 4) if s.requested else None,
+                campaign=campaign.name(language), campaign_code=campaign.code,
+            )
+        )
+    return rows
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from fidelo.analytics.models import (
     NO_STORE,
     AnalyticsSettings,
     Breakdown,
+    CampaignOfferStatsRollup,
     DailyStats,
     MemberStats,
     OfferStatsRollup,
@@ -613,6 +614,30 @@ def _recompute_rewards(ctx: _Context, reward_ids: list[int]) -> None:
         rows, update_conflicts=True, unique_fields=["reward_id"],
         update_fields=["organization_id", "seen", "requested", "used", "vouchers_issued", "vouchers_used", "points_spent"],
     )
+    _recompute_campaign_offers(ctx, reward_ids)
+
+
+def _recompute_campaign_offers(ctx: _Context, reward_ids: list[int]) -> None:
+    """The campaign offers of these rewards: distinct members per kind among the events through each campaign."""
+    offers: dict[tuple[int, int], dict[str, int]] = defaultdict(dict)
+    found = (
+        OfferEvent.objects.filter(organization_id=ctx.organization_id, reward_id__in=reward_ids, campaign_id__isnull=False)
+        .values("campaign_id", "reward_id", "kind").annotate(n=Count("member_id", distinct=True))
+    )
+    for row in found:
+        offers[(row["campaign_id"], row["reward_id"])][row["kind"]] = row["n"]
+    if not offers:
+        return
+    CampaignOfferStatsRollup.objects.bulk_create(
+        [
+            CampaignOfferStatsRollup(
+                organization_id=ctx.organization_id, campaign_id=campaign_id, reward_id=reward_id, seen=kinds.get(OfferEventKind.SEEN, 0),
+                requested=kinds.get(OfferEventKind.REQUESTED, 0), used=kinds.get(OfferEventKind.USED, 0),
+            )
+            for (campaign_id, reward_id), kinds in sorted(offers.items())
+        ],
+        update_conflicts=True, unique_fields=["campaign_id", "reward_id"], update_fields=["organization_id", "seen", "requested", "used"],
+    )
 
 
 # --- rebuild ---------------------------------------------------------------------------------
@@ -636,7 +661,7 @@ def rollups_rebuild(*, organization_id: int, progress=None, chunk: int = REBUILD
     """
     with write_transaction():
         RollupLock.objects.get_or_create(organization_id=organization_id)
-        for model in (MemberStats, DailyStats, Breakdown, OfferStatsRollup, RollupState):
+        for model in (MemberStats, DailyStats, Breakdown, OfferStatsRollup, CampaignOfferStatsRollup, RollupState):
             model.objects.filter(organization_id=organization_id).delete()
         tops = {}
         for source in SOURCES:

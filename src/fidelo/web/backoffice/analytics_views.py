@@ -169,17 +169,18 @@ def _member_header() -> list[str]:
     ]
 
 
-def _reward_header() -> list[str]:
+def _reward_header(*, offers: bool = False) -> list[str]:
+    """The columns of a rewards table; the offers' also say the campaign (empty: the reward, every channel)."""
     return [
-        _("Reward"), _("Cost in points"), _("Rewards unlocked"), _("Vouchers used"), _("Points spent"), _("Members who saw it"),
-        _("Members who requested it"), _("Members who used it"), _("Penetration rate"), _("Usage rate"),
+        _("Reward"), *([_("Campaign")] if offers else []), _("Cost in points"), _("Rewards unlocked"), _("Vouchers used"), _("Points spent"),
+        _("Members who saw it"), _("Members who requested it"), _("Members who used it"), _("Penetration rate"), _("Usage rate"),
     ]
 
 
-def _reward_rows(rows):
+def _reward_rows(rows, *, offers: bool = False):
     for r in rows:
-        yield [r.title, r.cost_points, r.vouchers_issued, r.vouchers_used, r.points_spent, r.seen, r.requested, r.used,
-               "" if r.penetration_rate is None else r.penetration_rate, "" if r.usage_rate is None else r.usage_rate]
+        yield [r.title, *([r.campaign] if offers else []), r.cost_points, r.vouchers_issued, r.vouchers_used, r.points_spent, r.seen,
+               r.requested, r.used, "" if r.penetration_rate is None else r.penetration_rate, "" if r.usage_rate is None else r.usage_rate]
 
 
 @staff_required
@@ -318,7 +319,8 @@ def dashboard_csv(request: HttpRequest, table: str) -> HttpResponse:
     if table == "top_members":
         return _csv_response("top-10.csv", _member_header(), _member_rows(selectors.panel_top_members(organization_id=oid, period=period), org.currency))
     if table == "offers":
-        return _csv_response("offers.csv", _reward_header(), _reward_rows(selectors.panel_offers(organization_id=oid, period=period, language=_language())))
+        offers = selectors.panel_offers(organization_id=oid, period=period, language=_language())
+        return _csv_response("offers.csv", _reward_header(offers=True), _reward_rows(offers, offers=True))
     if table == "retention":
         header = [_("Enrollment month"), _("Members"), _("Came back"), _("Retention rate"), _("Revenue (€)")]
         return _csv_response("retention.csv", header, (

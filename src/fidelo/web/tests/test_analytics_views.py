@@ -192,3 +192,20 @@ def test_query_counts_are_bounded_and_do_not_grow_with_members(shop, staff, org,
     staff.get(reverse("backoffice:leaderboard"))
     assert _queries(staff, reverse("backoffice:leaderboard"), django_assert_max_num_queries, 20) == board
     assert _queries(staff, reverse("backoffice:dashboard"), django_assert_max_num_queries, 34) == stats
+
+
+def test_the_offers_table_has_a_line_per_campaign_offer(shop, org, program, staff):
+    from fidelo.core.clock import now
+    from fidelo.rewards.campaigns import campaign_create, campaign_offer_seen, campaign_offer_set
+    from fidelo.rewards.models import Reward
+
+    coffee = Reward.objects.get(organization=org, title_en="Free coffee")
+    campaign = campaign_create(organization=org, actor=STAFF, code="hiver", name_fr="Offres d'hiver", name_en="Winter offers",
+                               starts_at=now().replace(year=now().year - 1))
+    campaign_offer_set(campaign=campaign, reward=coffee, actor=STAFF, cost_points=30)
+    campaign_offer_seen(campaign=campaign, reward=coffee, member=shop["Bruno"])
+    rows = rows_of(staff.get(reverse("backoffice:dashboard_csv", args=["offers"])))
+    assert rows[0][:2] == ["Reward", "Campaign"]
+    (line,) = [r for r in rows[1:] if r[1] == "Winter offers"]
+    assert line[0] == "Free coffee" and line[6:9] == ["1", "0", "0"]  # seen by one member, through the campaign
+    assert "Winter offers" in staff.get(reverse("backoffice:dashboard")).content.decode()
