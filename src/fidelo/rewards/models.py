@@ -105,13 +105,16 @@ class Voucher(models.Model):
     used_purchase_external_id = models.CharField(max_length=120, blank=True, default="")
     closed_at = models.DateTimeField(null=True, blank=True)  # cancelled or expired
     # Redeemed through a campaign offer (at the offer's cost); None: from the catalog.
-    campaign = models.ForeignKey("Campaign", on_delete=models.PROTECT, null=True, blank=True, related_name="vouchers")
+    # No full index: most vouchers have none, and every redemption would pay for it; the partial
+    # index below holds only the campaigns' vouchers.
+    campaign = models.ForeignKey("Campaign", on_delete=models.PROTECT, null=True, blank=True, related_name="vouchers", db_index=False)
 
     class Meta:
         indexes = [
             models.Index(fields=["member", "reward", "status"], name="voucher_member_reward_idx"),
             models.Index(fields=["status", "expires_at"], name="voucher_expiry_idx"),
             models.Index(fields=["reward", "status"], name="voucher_reward_idx"),
+            models.Index(fields=["campaign"], name="voucher_campaign_idx", condition=Q(campaign__isnull=False)),
         ]
 
 
@@ -139,7 +142,7 @@ class OfferEvent(models.Model):
     at = models.DateTimeField()
     # Seen, requested or used through this campaign's offer of the reward (None: the catalog).
     # The reward's own totals count every event; a campaign offer's count only its own.
-    campaign = models.ForeignKey("Campaign", on_delete=models.CASCADE, null=True, blank=True, related_name="offer_events")
+    campaign = models.ForeignKey("Campaign", on_delete=models.CASCADE, null=True, blank=True, related_name="offer_events", db_index=False)
 
     class Meta:
         indexes = [
