@@ -182,10 +182,18 @@ def _within_campaign_budget(rule: Rule, plan: Plan, drafts: list, room_left: dic
     room = room_left[rule.campaign]
     if room <= 0 and any(draft[0] == POINTS for draft in drafts):
         return None
+    result, room_left[rule.campaign] = _cut(drafts, lambda kind, target: kind == POINTS, room, {"capped_by": "campaign_budget"})
+    return result
+
+
+def _cut(drafts: list, counted, room: int, note: dict) -> tuple[list, int]:
+    """The drafts `counted(kind, target)` selects, given in order while `room` lasts (their line
+    shares cut in proportion, `note` added to a reduced one's params); the others as they are.
+    Returns the drafts and the room left."""
     result = []
     for draft in drafts:
         kind, target, amount, line_amounts, code, params = draft
-        if kind != POINTS:
+        if not counted(kind, target):
             result.append(draft)
             continue
         given = min(amount, room)
@@ -193,10 +201,9 @@ def _within_campaign_budget(rule: Rule, plan: Plan, drafts: list, room_left: dic
         if given == amount:
             result.append(draft)
         elif given > 0:
-            params["capped_by"] = "campaign_budget"
+            params.update(note)
             result.append((kind, target, given, allocate(given, line_amounts) if line_amounts else (), code, params))
-    room_left[rule.campaign] = room
-    return result
+    return result, room
 
 
 def _apply_limits(rule: Rule, plan: Plan, drafts: list, used: Usage) -> tuple[list, tuple[str, int] | None]:
@@ -216,22 +223,7 @@ def _apply_limits(rule: Rule, plan: Plan, drafts: list, used: Usage) -> tuple[li
     room, name, limit = tightest
     if room <= 0:
         return drafts, (name, limit)
-    main_kind, main_target = plan.main
-    result = []
-    for draft in drafts:
-        kind, target, amount, line_amounts, code, params = draft
-        if kind != main_kind or target != main_target:
-            result.append(draft)
-            continue
-        given = min(amount, room)
-        room -= given
-        if given == amount:
-            result.append(draft)
-        elif given > 0:
-            params["capped_by"] = name
-            params["cap"] = limit
-            shares = allocate(given, line_amounts) if line_amounts else ()
-            result.append((kind, target, given, shares, code, params))
+    result, _room = _cut(drafts, lambda kind, target: (kind, target) == plan.main, room, {"capped_by": name, "cap": limit})
     return result, None
 
 
