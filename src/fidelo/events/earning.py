@@ -8,7 +8,13 @@ and nothing is evaluated: the base rate alone costs no extra query.
 import datetime as dt
 from dataclasses import dataclass, field
 
-from fidelo.events.facts import Capped, FactsQuery, campaign_rooms, facts_query, member_facts
+from fidelo.events.facts import (
+    Capped,
+    FactsQuery,
+    campaign_rooms,
+    facts_query,
+    member_facts,
+)
 from fidelo.members.models import Member
 from fidelo.members.selectors import member_lookup, member_lookup_with
 from fidelo.rules.engine import types as engine
@@ -39,13 +45,29 @@ class LoadedFacts:
     values: tuple
 
 
-def _capped(listening, wanted: Needs) -> list[Capped]:
-    return [
-        Capped(rule_id=rule.id, kind=main_award(rule)[0], budget=rule.limits.budget is not None,
-               day=rule.limits.per_member_per_day is not None, month=rule.limits.per_member_per_month is not None,
-               total=rule.limits.per_member_total is not None)
-        for rule in listening if rule.id in wanted.usage_rule_ids
-    ]
+@dataclass(frozen=True)
+class _Listening:
+    """The rules of one event type and what the write path derives from them, once per rule set."""
+
+    rules: tuple
+    needs: Needs
+    capped: tuple[Capped, ...]  # the rules with limits, whose usage is loaded
+    budgets: dict[int, int]  # rule id -> budget, for the rules that have one
+
+
+def _listening(rules: ActiveRules, event_type: str) -> _Listening:
+    def build() -> _Listening:
+        listening, wanted = rules.for_type(event_type)
+        capped = tuple(
+            Capped(rule_id=rule.id, kind=main_award(rule)[0], budget=rule.limits.budget is not None,
+                   day=rule.limits.per_member_per_day is not None, month=rule.limits.per_member_per_month is not None,
+                   total=rule.limits.per_member_total is not None)
+            for rule in listening if rule.id in wanted.usage_rule_ids
+        )
+        budgets = {rule.id: rule.limits.budget for rule in listening if rule.limits.budget is not None}
+        return _Listening(listening, wanted, capped, budgets)
+
+    return rules.remember(("earning", event_type), build)
 
 
 def member_with_facts(
@@ -58,8 +80,8 @@ def member_with_facts(
     rules = active_rules(program)
     query = None
     if rules.for_event(event_type) and at.tzinfo is not None:  # a naive time is refused by the plan, with its own error
-        listening, wanted = rules.for_type(event_type)
-        query = facts_query(at=at, needs=wanted, timezone=program.organization.timezone, capped=_capped(listening, wanted),
+        found = _listening(rules, event_type)
+        query = facts_query(at=at, needs=found.needs, timezone=program.organization.timezone, capped=found.capped,
                             organization_id=program.organization_id)
     if query is None or not query.selects:
         return member_lookup(program.organization, lean=True, **identifier), None
@@ -82,13 +104,14 @@ def rules_evaluate(
     if not rules.for_event(event.type) and (multiplier == 100 or base_units == 0):
         return None
     timezone = program.organization.timezone
-    listening, wanted = rules.for_type(event.type)
+    found = _listening(rules, event.type)
+    listening, wanted = found.rules, found.needs
     usage: dict[int, engine.Usage] = {}
     campaign_room: dict[str, int] = {}
     if facts is None:
-        capped = _capped(listening, wanted) if member.pk else []
+        capped = found.capped if member.pk else ()
         query = loaded.query if loaded is not None else None
-        if query is not None and query.needs == wanted and query.capped == tuple(capped) and query.at == event.occurred_at:
+        if query is not None and query.needs == wanted and query.capped == capped and query.at == event.occurred_at:
             facts, usage, campaign_room = query.decode(member, loaded.values, multiplier)
         else:  # nothing read with the member, or the rules changed in between: read them now
             facts, usage, campaign_room = member_facts(
@@ -101,8 +124,7 @@ def rules_evaluate(
         base_line_units=base_line_units,
     )
     evaluation = evaluate(event, facts, terms, listening, usage, explain=explain, campaign_room=campaign_room)
-    budgets = {rule.id: rule.limits.budget for rule in listening if rule.limits.budget is not None}
-    return RulesOutcome(evaluation=evaluation, budgets=budgets)
+    return RulesOutcome(evaluation=evaluation, budgets=found.budgets)
 
 
 def engine_lines(lines) -> tuple[engine.Line, ...]:

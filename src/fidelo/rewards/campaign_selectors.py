@@ -21,7 +21,7 @@ from fractions import Fraction
 from django.db.models import Count, Q, QuerySet
 
 from fidelo.core.clock import now
-from fidelo.rewards.errors import CampaignNotFound
+from fidelo.rewards.errors import CampaignNotFound, OfferNotInCampaign
 from fidelo.rewards.models import (
     Campaign,
     CampaignOffer,
@@ -37,6 +37,15 @@ def access_campaign(organization_id: int, code: str) -> Campaign:
     if campaign is None:
         raise CampaignNotFound(f"No campaign with the code {code!r}", campaign=str(code)[:64])
     return campaign
+
+
+def access_campaign_offer(campaign: Campaign, reward: Reward) -> CampaignOffer:
+    """The campaign's offer of `reward` (with both loaded), or OfferNotInCampaign."""
+    offer = CampaignOffer.objects.filter(campaign_id=campaign.pk, reward_id=reward.pk).first()
+    if offer is None:
+        raise OfferNotInCampaign(reward_id=reward.pk, campaign=campaign.code)
+    offer.campaign, offer.reward = campaign, reward
+    return offer
 
 
 def campaigns_of(organization_id: int) -> QuerySet[Campaign]:

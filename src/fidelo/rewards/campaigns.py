@@ -25,6 +25,7 @@ from fidelo.core.audit import audit_record
 from fidelo.core.clock import now, require_aware
 from fidelo.core.db import write_transaction
 from fidelo.members.models import Member
+from fidelo.rewards.campaign_selectors import access_campaign_offer
 from fidelo.rewards.errors import (
     CampaignCodeTaken,
     CampaignDatesInvalid,
@@ -172,10 +173,7 @@ def campaign_offer_cost(*, campaign: Campaign, reward: Reward, member: Member, a
     if campaign.organization_id != member.organization_id:
         raise CampaignNotFound(campaign=campaign.code)
     check_campaign_current(campaign, at)
-    found = CampaignOffer.objects.filter(campaign_id=campaign.pk, reward_id=reward.pk).values_list("cost_points", flat=True)[:1]
-    if not found:
-        raise OfferNotInCampaign(reward_id=reward.pk, campaign=campaign.code)
-    return found[0] if found[0] is not None else reward.cost_points
+    return access_campaign_offer(campaign, reward).cost
 
 
 def campaign_offer_seen(*, campaign: Campaign, reward: Reward, member: Member, at: dt.datetime | None = None) -> OfferEvent:
@@ -184,8 +182,7 @@ def campaign_offer_seen(*, campaign: Campaign, reward: Reward, member: Member, a
         raise CampaignNotFound(campaign=campaign.code)
     if reward.organization_id != member.organization_id:
         raise RewardNotFound()
-    if not CampaignOffer.objects.filter(campaign_id=campaign.pk, reward_id=reward.pk).exists():
-        raise OfferNotInCampaign(reward_id=reward.pk, campaign=campaign.code)
+    access_campaign_offer(campaign, reward)
     with write_transaction():
         return OfferEvent.objects.create(
             organization_id=member.organization_id, reward=reward, member=member, kind=OfferEventKind.SEEN, at=at or now(), campaign=campaign,

@@ -24,6 +24,14 @@ class ActiveRules:
     needs: Needs
     event_types: frozenset[str]  # quick exit: an event no rule listens to costs nothing
     by_type: dict = field(default_factory=dict)  # event type -> (rules, needs), filled on first use
+    derived: dict = field(default_factory=dict)  # what callers derive from this rule set (see remember), kept as long as it
+
+    def remember(self, key, build):
+        """`build()`, computed once for this rule set (it is cached a few seconds and never changes)."""
+        found = self.derived.get(key)
+        if found is None:
+            found = self.derived[key] = build()
+        return found
 
     def for_event(self, event_type: str) -> bool:
         return event_type in self.event_types

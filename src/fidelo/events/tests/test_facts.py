@@ -7,7 +7,12 @@ from django.test.utils import CaptureQueriesContext
 
 from fidelo.api.tests.helpers import API
 from fidelo.conftest import at
-from fidelo.events.earning import LoadedFacts, member_with_facts, purchase_event, rules_evaluate
+from fidelo.events.earning import (
+    LoadedFacts,
+    member_with_facts,
+    purchase_event,
+    rules_evaluate,
+)
 from fidelo.events.facts import member_facts
 from fidelo.members.errors import MemberNotFound
 from fidelo.purchases.models import Purchase

@@ -4,7 +4,14 @@ import pytest
 
 from fidelo.rules.engine import RuleInvalid, evaluate, needs, parse_rule, rule_to_json
 from fidelo.rules.engine.types import POINTS, STAMPS
-from fidelo.rules.tests.test_engine_helpers import catalog, line, member, purchase, rule, terms
+from fidelo.rules.tests.test_engine_helpers import (
+    catalog,
+    line,
+    member,
+    purchase,
+    rule,
+    terms,
+)
 
 SUMMER = "ete-2026"
 

@@ -31,7 +31,11 @@ from fidelo.ledger.services import points_transfer, program_unit
 from fidelo.members.errors import MemberNotFound
 from fidelo.members.models import Member, MemberStatus
 from fidelo.members.selectors import access_member, member_lookup
-from fidelo.rewards.campaign_selectors import access_campaign, current_campaigns
+from fidelo.rewards.campaign_selectors import (
+    access_campaign,
+    access_campaign_offer,
+    current_campaigns,
+)
 from fidelo.rewards.campaigns import campaign_offer_seen
 from fidelo.rewards.models import (
     Campaign,
@@ -429,13 +433,9 @@ def offer_redeem_view(request: HttpRequest, campaign: str, reward_id: int) -> Ht
     portal: Portal = request.portal
     reward = _reward_or_404(portal, reward_id)
     try:
-        found = access_campaign(portal.organization.pk, campaign)
+        offer = access_campaign_offer(access_campaign(portal.organization.pk, campaign), reward)
     except DomainError as exc:
         raise Http404(str(exc)) from exc
-    offer = CampaignOffer.objects.filter(campaign=found, reward=reward).first()
-    if offer is None:
-        raise Http404("This campaign does not offer this reward")
-    offer.campaign, offer.reward = found, reward
     return _redeem(request, reward, offer)
 
 
