@@ -37,7 +37,7 @@ COLUMNS = (
 )
 
 
-def _values(row: AwardRow) -> list:
+def award_values(row: AwardRow) -> list:
     return [
         row.organization_id, row.member_id, row.rule_id, row.rule_version, row.kind, row.amount, row.target, row.source_type,
         row.source_id, row.transfer_id, json.dumps(row.why), json.dumps(row.line_amounts), 0,
@@ -49,7 +49,7 @@ def insert_awards(rows: list[AwardRow]) -> None:
     values = "(" + ", ".join(["%s"] * 17) + ")"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO awards_award ({COLUMNS}) VALUES {', '.join([values] * len(rows))}", [v for row in rows for v in _values(row)]
+            f"INSERT INTO awards_award ({COLUMNS}) VALUES {', '.join([values] * len(rows))}", [v for row in rows for v in award_values(row)]
         )
 
 
@@ -62,7 +62,7 @@ def pg_awards_cte(rows: list[AwardRow], *, source_sql: str, transfer_sql: str, f
     )
     params = []
     for row in rows:
-        v = _values(row)
+        v = award_values(row)
         params += v[:8] + v[10:12] + v[13:]  # without source_id, transfer_id and reversed
     return (
         f"aw AS (INSERT INTO awards_award ({COLUMNS}) "

@@ -70,11 +70,19 @@ def spendable_part(row: EarnRow, new_balance: int) -> tuple[int, str]:
     return spendable_parts([row], new_balance)[0]
 
 
-def _transfer_values(row: EarnRow, credit_id) -> list:
+LOT_COLUMNS = "organization_id, member_id, unit, amount, remaining, status, earned_at, available_at, expires_at, transfer_id"
+
+
+def transfer_values(row: EarnRow, credit_id) -> list:
     return [
         row.organization_id, row.unit, row.source_account_id, credit_id, row.amount, row.kind, row.reason,
         json.dumps(row.reason_params), row.note, row.source_type, row.source_id, row.actor, db_time(row.occurred_at), db_time(row.created_at),
     ]
+
+
+def lot_values(row: EarnRow, remaining: int, status: str, transfer_id) -> list:
+    return [row.organization_id, row.member_id, row.unit, row.amount, remaining, status, db_time(row.occurred_at),
+            db_time(row.available_at), db_time(row.expires_at), transfer_id]
 
 
 # PostgreSQL: the earn as common table expressions, so that a caller can put its own rows
@@ -95,7 +103,7 @@ def pg_balance_cte(row: EarnRow, *, extra: int = 0) -> tuple[str, list]:
 
 
 def pg_transfer_cte(row: EarnRow, *, source_id_sql: str = "%s", from_sql: str = "a", name: str = "t") -> tuple[str, list]:
-    values = _transfer_values(row, None)
+    values = transfer_values(row, None)
     head, tail = values[:3], values[4:]  # without credit_id (a.id)
     source_index = 6  # amount, kind, reason, params, note, source_type, [source_id], actor, occurred, created
     params = head + tail[:source_index] + ([row.source_id] if source_id_sql == "%s" else []) + tail[source_index + 1 :]
@@ -108,7 +116,7 @@ def pg_transfer_cte(row: EarnRow, *, source_id_sql: str = "%s", from_sql: str = 
 
 def pg_lot_cte(row: EarnRow, *, name: str = "l", transfer: str = "t") -> tuple[str, list]:
     return (
-        f"{name} AS (INSERT INTO ledger_lot (organization_id, member_id, unit, amount, remaining, status, earned_at, available_at, expires_at, transfer_id) "
+        f"{name} AS (INSERT INTO ledger_lot ({LOT_COLUMNS}) "
         "SELECT %s, %s, %s, %s, "
         "CASE WHEN %s THEN %s ELSE LEAST(%s, GREATEST(a.balance, 0)) END, "
         "CASE WHEN %s THEN 'pending' WHEN LEAST(%s, GREATEST(a.balance, 0)) > 0 THEN 'available' ELSE 'closed' END, "
@@ -152,15 +160,13 @@ def earn_generic(row: EarnRow) -> EarnWritten | None:
         account_id, balance = found
         cursor.execute(
             f"INSERT INTO ledger_transfer ({TRANSFER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-            _transfer_values(row, account_id),
+            transfer_values(row, account_id),
         )
         transfer_id = cursor.fetchone()[0]
         remaining, status = spendable_part(row, balance)
         cursor.execute(
-            "INSERT INTO ledger_lot (organization_id, member_id, unit, amount, remaining, status, earned_at, available_at, expires_at, transfer_id) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-            [row.organization_id, row.member_id, row.unit, row.amount, remaining, status, db_time(row.occurred_at),
-             db_time(row.available_at), db_time(row.expires_at), transfer_id],
+            f"INSERT INTO ledger_lot ({LOT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            lot_values(row, remaining, status, transfer_id),
         )
         lot_id = cursor.fetchone()[0]
     return EarnWritten(account_id, balance, transfer_id, lot_id, remaining, status)
@@ -200,7 +206,7 @@ def earn_many(rows: list[EarnRow]) -> list[EarnWritten] | None:
         values = "(" + ", ".join(["%s"] * 14) + ")"
         cursor.execute(
             f"INSERT INTO ledger_transfer ({TRANSFER_COLUMNS}) VALUES {', '.join([values] * len(rows))} RETURNING id",
-            [value for row in rows for value in _transfer_values(row, account_id)],
+            [value for row in rows for value in transfer_values(row, account_id)],
         )
         # One statement numbers its rows in VALUES order (a sequence or SQLite's rowid), whatever
         # order RETURNING hands them back in.
@@ -208,13 +214,11 @@ def earn_many(rows: list[EarnRow]) -> list[EarnWritten] | None:
         parts = spendable_parts(rows, balance)
         values = "(" + ", ".join(["%s"] * 10) + ")"
         cursor.execute(
-            "INSERT INTO ledger_lot (organization_id, member_id, unit, amount, remaining, status, earned_at, available_at, expires_at, transfer_id) "
-            f"VALUES {', '.join([values] * len(rows))} RETURNING id, transfer_id",
+            f"INSERT INTO ledger_lot ({LOT_COLUMNS}) VALUES {', '.join([values] * len(rows))} RETURNING id, transfer_id",
             [
                 value
                 for row, (remaining, status), transfer_id in zip(rows, parts, transfer_ids)
-                for value in (row.organization_id, row.member_id, row.unit, row.amount, remaining, status, db_time(row.occurred_at),
-                              db_time(row.available_at), db_time(row.expires_at), transfer_id)
+                for value in lot_values(row, remaining, status, transfer_id)
             ],
         )
         lot_ids = dict((transfer_id, lot_id) for lot_id, transfer_id in cursor.fetchall())

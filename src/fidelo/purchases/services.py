@@ -240,10 +240,12 @@ def purchase_apply_with_receipt(
 ) -> tuple[int, dict[str, Any]]:
     """Write a planned purchase with its idempotency record (the response `respond` builds).
 
-    On PostgreSQL it is one statement that commits by itself (see purchases.sql); else, or
-    for a member's very first credit (accounts not opened yet), one write transaction.
+    When only points are credited (the base rate and the rules' bonus), every row is built
+    first and written by purchases.sql: one statement that commits by itself on PostgreSQL,
+    a write transaction of plain statements on SQLite. Else, or for a member's very first
+    credit (accounts not opened yet), the general path: one write transaction.
     """
-    if connection.vendor == "postgresql" and plan.points > 0 and (plan.simple or plan.points_only):
+    if plan.points > 0 and (plan.simple or plan.points_only):
         bonus = list(plan.evaluation.awards) if not plan.simple else []
         bonus_total = sum(award.amount for award in bonus)
         purchase = _unsaved_purchase(plan, bonus_total)
@@ -256,12 +258,13 @@ def purchase_apply_with_receipt(
             day = local_date(plan.occurred_at, plan.program.organization.timezone)
             award_rows = bonus_rows(bonus, member=plan.member, source_type="purchase", source_id=0, occurred_at=plan.occurred_at, day=day,
                                     source_keeps_bonus=True)
-        purchase.id = 0  # the statement puts the real id in the stored response
+        purchase.id = 0  # the write puts the real id in the stored response
         result = PurchaseResult(purchase=purchase, pending=row.pending, available_at=row.available_at, lines=lines, bonus_points=bonus_total)
         status, template = respond(result)
-        written = purchase_sql.record_postgresql(purchase, lines, row, receipt, status, template, bonus=bonus_row, awards=award_rows)
-        if written is not None:
-            return status, written[0]
+        record = purchase_sql.record_postgresql if connection.vendor == "postgresql" else purchase_sql.record_sqlite
+        body = record(purchase, lines, row, receipt, status, template, bonus=bonus_row, awards=award_rows)
+        if body is not None:
+            return status, body
     with all_or_nothing():
         result = purchase_apply(plan)
         status, body = respond(result)

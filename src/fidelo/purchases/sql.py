@@ -1,10 +1,14 @@
-"""A purchase in one PostgreSQL statement: balance, purchase, transfer, lot, lines, idempotency record.
+"""A purchase written from rows built beforehand: balance, purchase, transfer, lot, lines, idempotency record.
 
-The API's hottest request. A single statement commits by itself (no BEGIN and COMMIT round
-trips) and is atomic: if any row fails (a unique index: the same idempotency key or external
-id recorded meanwhile), none is written. The balance update comes first and every insert
-reads from it, so if the member's accounts are not opened yet nothing at all is written and
-the caller takes the general path.
+The API's hottest request. On PostgreSQL it is one statement, which commits by itself (no
+BEGIN and COMMIT round trips) and is atomic: if any row fails (a unique index: the same
+idempotency key or external id recorded meanwhile), none is written. The balance update comes
+first and every insert reads from it, so if the member's accounts are not opened yet nothing
+at all is written and the caller takes the general path.
+
+On SQLite, where writers take turns (one write lock for every process), the statements are
+run in one write transaction and nothing else is: every row and every value is built before
+the lock is taken, so that the lock is held for the database's work only.
 """
 
 import json
@@ -13,17 +17,22 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from fidelo.awards.sql import AwardRow, pg_awards_cte
-from fidelo.core.db import fetchone_prepared, mark_saved
+from fidelo.awards.sql import COLUMNS as AWARD_COLUMNS
+from fidelo.awards.sql import AwardRow, award_values, pg_awards_cte
+from fidelo.core.db import fetchone_prepared, mark_saved, write_transaction
 from fidelo.core.idempotency import RECEIPT_COLUMNS, Receipt, receipt_params
-from fidelo.ledger.models import Lot, Transfer
 from fidelo.ledger.sql import (
+    LOT_COLUMNS,
+    TRANSFER_COLUMNS,
     EarnRow,
     compose,
     db_time,
+    lot_values,
     pg_balance_cte,
     pg_lot_cte,
     pg_transfer_cte,
+    spendable_parts,
+    transfer_values,
 )
 from fidelo.purchases.models import Purchase, PurchaseLine
 
@@ -67,16 +76,11 @@ def insert_lines(lines: list[PurchaseLine]) -> None:
         mark_saved(line)
 
 
-def set_bonus(purchase_id: int, points: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("UPDATE purchases_purchase SET points_bonus = %s WHERE id = %s", [points, purchase_id])
-
-
 def record_postgresql(
     purchase: Purchase, lines: list[PurchaseLine], row: EarnRow, receipt: Receipt, status: int, template: dict[str, Any],
     bonus: EarnRow | None = None, awards: list[AwardRow] | None = None,
-):
-    """Write it all in one statement; return (body, transfer, lot), or None if nothing could be written.
+) -> dict | None:
+    """Write it all in one statement; return the response body, or None if nothing could be written.
 
     `purchase`, `lines` and `row` are the rows to write, built by the caller, their ids unset.
     `template` is the response to store in the idempotency record; the purchase id, known
@@ -130,31 +134,92 @@ def record_postgresql(
     )
     line_ids = ", (SELECT array_agg(id ORDER BY position) FROM ln)" if lines else ", NULL"
     tables = "a, p, t, l, i, tb, lb" if bonus is not None else "a, p, t, l, i"
-    sql, params = compose(ctes, f"SELECT p.id, a.id, a.balance, t.id, l.id, l.remaining, l.status{line_ids} FROM {tables}")
+    sql, params = compose(ctes, f"SELECT p.id{line_ids} FROM {tables}")
     # Inside a caller's transaction (tests), a failure must not spoil it: use a savepoint.
     with transaction.atomic() if connection.in_atomic_block else nullcontext():
         found = fetchone_prepared(sql, params)
     if found is None:
         return None
-    purchase_id, account_id, _balance, transfer_id, lot_id, remaining, lot_status, line_ids_found = found
+    purchase_id, line_ids = found
+    _saved(purchase, lines, purchase_id, line_ids or [])
+    return _body(template, purchase_id)
+
+
+def record_sqlite(
+    purchase: Purchase, lines: list[PurchaseLine], row: EarnRow, receipt: Receipt, status: int, template: dict[str, Any],
+    bonus: EarnRow | None = None, awards: list[AwardRow] | None = None,
+) -> dict | None:
+    """The same rows as record_postgresql, as plain statements in one write transaction; the
+    response body, or None if the member's accounts are not opened yet (nothing written then).
+
+    Everything is built before the write lock is taken; under it, only the ids the database
+    hands back are put into the values. A member in debt is fine here: the lots share the
+    credit as ledger.sql.earn_many does.
+    """
+    credits = [row, bonus] if bonus is not None else [row]
+    transfers = [transfer_values(credit, None) for credit in credits]  # credit_id [3] and source_id [10] set below
+    line_params = [
+        [None, line.position, line.sku, line.name, line.category, line.brand, line.quantity, line.unit_price_minor, line.discount_minor,
+         line.amount_minor, line.points_earned, 0, 0]
+        for line in lines
+    ]
+    award_params = [award_values(award) for award in awards or ()]  # source_id [8] and transfer_id [9] set below
+    # The stored response gets the purchase id, known only once written, as its first key.
+    stored = receipt_params(receipt, status, {key: value for key, value in template.items() if key != "id"})
+    rest = stored[5][1:]
+    with write_transaction(), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE ledger_account SET balance = balance + %s WHERE member_id = %s AND kind = %s AND unit = %s RETURNING id, balance",
+            [sum(credit.amount for credit in credits), row.member_id, row.account_kind, row.unit],
+        )
+        found = cursor.fetchone()
+        if found is None:
+            return None
+        account_id, balance = found
+        cursor.execute(f"INSERT INTO purchases_purchase ({PURCHASE_COLUMNS}) VALUES ({', '.join(['%s'] * 14)}) RETURNING id",
+                       purchase_values(purchase))
+        purchase_id = cursor.fetchone()[0]
+        for values in transfers:
+            values[3], values[10] = account_id, purchase_id
+        cursor.execute(_rows_insert("ledger_transfer", TRANSFER_COLUMNS, 14, len(transfers), "id"), [v for values in transfers for v in values])
+        transfer_ids = sorted(transfer_id for (transfer_id,) in cursor.fetchall())  # VALUES order, whatever RETURNING's
+        parts = spendable_parts(credits, balance)
+        cursor.execute(
+            _rows_insert("ledger_lot", LOT_COLUMNS, 10, len(credits)),
+            [v for credit, (remaining, lot_status), transfer_id in zip(credits, parts, transfer_ids)
+             for v in lot_values(credit, remaining, lot_status, transfer_id)],
+        )
+        line_ids = []
+        if line_params:
+            for values in line_params:
+                values[0] = purchase_id
+            cursor.execute(_rows_insert("purchases_purchaseline", LINE_COLUMNS, 13, len(line_params), "id, position"),
+                           [v for values in line_params for v in values])
+            line_ids = [line_id for line_id, _position in sorted(cursor.fetchall(), key=lambda found: found[1])]
+        if award_params:
+            for values in award_params:
+                values[8], values[9] = purchase_id, transfer_ids[-1]
+            cursor.execute(_rows_insert("awards_award", AWARD_COLUMNS, 17, len(award_params)), [v for values in award_params for v in values])
+        stored[5] = f'{{"id": {purchase_id}, {rest}' if rest != "}" else f'{{"id": {purchase_id}}}'
+        cursor.execute(f"INSERT INTO core_idempotencyrecord ({RECEIPT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)", stored)
+    _saved(purchase, lines, purchase_id, line_ids)
+    return _body(template, purchase_id)
+
+
+def _rows_insert(table: str, columns: str, width: int, count: int, returning: str = "") -> str:
+    row = "(" + ", ".join(["%s"] * width) + ")"
+    return f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * count)}" + (f" RETURNING {returning}" if returning else "")
+
+
+def _saved(purchase: Purchase, lines: list[PurchaseLine], purchase_id: int, line_ids: list[int]) -> None:
     purchase.id = purchase_id
     mark_saved(purchase)
-    for line, line_id in zip(lines, line_ids_found or []):
+    for line, line_id in zip(lines, line_ids):
         line.id, line.purchase_id = line_id, purchase_id
         mark_saved(line)
-    transfer = mark_saved(
-        Transfer(
-            id=transfer_id, organization_id=row.organization_id, unit=row.unit, debit_id=row.source_account_id, credit_id=account_id,
-            amount=row.amount, kind=row.kind, reason=row.reason, reason_params=row.reason_params, note=row.note,
-            source_type=row.source_type, source_id=purchase_id, actor=row.actor, occurred_at=row.occurred_at, created_at=row.created_at,
-        )
-    )
-    lot = mark_saved(
-        Lot(
-            id=lot_id, organization_id=row.organization_id, member_id=row.member_id, unit=row.unit, amount=row.amount, remaining=remaining,
-            status=lot_status, earned_at=row.occurred_at, available_at=row.available_at, expires_at=row.expires_at, transfer_id=transfer_id,
-        )
-    )
+
+
+def _body(template: dict[str, Any], purchase_id: int) -> dict:
     body = json.loads(json.dumps(template, default=str))
     body["id"] = purchase_id
-    return body, transfer, lot
+    return body

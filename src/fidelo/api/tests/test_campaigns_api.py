@@ -41,13 +41,13 @@ def test_create_read_change_and_list_campaigns(world):
     with_campaign(world)
     body = {
         "code": "noel", "name_fr": "Offres de Noël", "name_en": "Christmas offers", "description_fr": "Jusqu'au 24",
-        "starts_at": "2026-12-01T00:00:00+01:00", "ends_at": "2026-12-25T00:00:00+01:00",
+        "starts_at": "2036-12-01T00:00:00+01:00", "ends_at": "2036-12-25T00:00:00+01:00",  # never current when the suite runs
     }
     created = world.api.post(f"{API}/campaigns", body, key="c-1")
     assert created.status_code == 201, created.content
     assert created.json() == {
         "code": "noel", "name_fr": "Offres de Noël", "name_en": "Christmas offers", "description_fr": "Jusqu'au 24", "description_en": "",
-        "starts_at": "2026-11-30T23:00:00Z", "ends_at": "2026-12-24T23:00:00Z", "active": True, "current": False, "offers": [],
+        "starts_at": "2036-11-30T23:00:00Z", "ends_at": "2036-12-24T23:00:00Z", "active": True, "current": False, "offers": [],
         "budget": None, "budget_spent": 0, "created_at": created.json()["created_at"],
     }
     assert world.api.get(f"{API}/campaigns/noel").json() == created.json()
