@@ -20,7 +20,7 @@ from fidelo.tenancy.models import Organization
 
 class Award(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="awards")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="awards", db_index=False)  # first column of award_member_rule_day_idx
     rule = models.ForeignKey(Rule, on_delete=models.PROTECT, null=True, blank=True, related_name="awards")  # None: the tier's multiplier
     rule_version = models.PositiveIntegerField(null=True, blank=True)
     kind = models.CharField(max_length=16)  # points, stamps, achievement, reward, tier_points

@@ -109,6 +109,21 @@ def mark_saved(instance):
 
 PREPARE_STATEMENTS = os.environ.get("FIDELO_PG_PREPARE", "1").strip().lower() not in {"0", "false", "no", "off"}
 
+# psycopg turns a statement's `%s` into `$n` by parsing its text, and caches the result only
+# for statements of at most 50 parameters (psycopg._queries.MAX_CACHED_STATEMENT_PARAMS).
+# The purchase statement has 150 to 200 (its lines, the bonus, the award rows): it was parsed
+# again on every purchase, 0.2 ms of CPU, as much as the rules engine. Our long statements
+# come in a few shapes, and the cache stays bounded by psycopg's other limits (128 entries,
+# statements of at most 4 KB). psycopg is pinned; test_db checks the setting still applies.
+PSYCOPG_CACHED_PARAMS = 1000
+
+
+def _cache_long_statements() -> None:
+    from psycopg import _queries
+
+    if getattr(_queries, "MAX_CACHED_STATEMENT_PARAMS", PSYCOPG_CACHED_PARAMS) < PSYCOPG_CACHED_PARAMS:
+        _queries.MAX_CACHED_STATEMENT_PARAMS = PSYCOPG_CACHED_PARAMS
+
 
 def fetchone_prepared(sql: str, params: list) -> tuple | None:
     """Run one statement and return its first row; on PostgreSQL as a prepared statement.
@@ -120,6 +135,8 @@ def fetchone_prepared(sql: str, params: list) -> tuple | None:
     cursor. FIDELO_PG_PREPARE=0 turns this off (e.g. behind a pooler without prepared
     statement support).
     """
+    if connection.vendor == "postgresql":
+        _cache_long_statements()
     if connection.vendor != "postgresql" or not PREPARE_STATEMENTS:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)

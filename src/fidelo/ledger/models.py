@@ -83,10 +83,10 @@ class Transfer(models.Model):
     0002); the ORM refuses both.
     """
 
-    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+", db_index=False)  # first column of transfer_org_kind_idx
     unit = models.CharField(max_length=3)
-    debit = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
-    credit = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    debit = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)  # first column of transfer_debit_idx
+    credit = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)  # first column of transfer_credit_idx
     amount = models.BigIntegerField()
     kind = models.CharField(max_length=16, choices=TransferKind.choices)
     # Why it happened, in words a member can read: a reason code rendered through gettext
@@ -138,7 +138,7 @@ class Lot(models.Model):
     """
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="lots")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="lots", db_index=False)  # first column of lot_member_spend_idx
     unit = models.CharField(max_length=3)
     amount = models.BigIntegerField()
     remaining = models.BigIntegerField()

@@ -14,8 +14,8 @@ class SalesChannel(models.TextChoices):
 
 
 class Purchase(models.Model):
-    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="purchases")
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+", db_index=False)  # first column of purchase_org_time_idx
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="purchases", db_index=False)  # first column of purchase_member_idx
     store = models.ForeignKey(Store, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     external_id = models.CharField(max_length=120)
     channel = models.CharField(max_length=16, choices=SalesChannel.choices, default=SalesChannel.OFFLINE)
@@ -46,7 +46,7 @@ class Purchase(models.Model):
 
 
 class PurchaseLine(models.Model):
-    purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="lines")
+    purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="lines", db_index=False)  # first column of purchase_line_position_unique
     position = models.PositiveIntegerField()  # 1-based, as sent
     sku = models.CharField(max_length=120, blank=True, default="")
     name = models.CharField(max_length=200, blank=True, default="")
@@ -89,7 +89,7 @@ class Visit(models.Model):
     """A check-in (a gym entry, a salon appointment): earns nothing at the base rate; rules may reward it."""
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="visits")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="visits", db_index=False)  # first column of visit_member_idx
     store = models.ForeignKey(Store, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     external_id = models.CharField(max_length=120)
     occurred_at = models.DateTimeField()
