@@ -132,12 +132,14 @@ def receipt_params(receipt: Receipt, status: int, body: dict[str, Any]) -> list:
 
 def store_receipt(receipt: Receipt, status: int, body: dict[str, Any]) -> None:
     """One plain INSERT (this runs on every state-changing request), in the caller's transaction."""
+    insert_receipt(receipt_params(receipt, status, body))
+
+
+def insert_receipt(params: list) -> None:
+    """store_receipt with its values built beforehand (receipt_params), e.g. before a write lock."""
     cast = "::jsonb" if connection.vendor == "postgresql" else ""
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO core_idempotencyrecord ({RECEIPT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s{cast}, %s)",
-            receipt_params(receipt, status, body),
-        )
+        cursor.execute(f"INSERT INTO core_idempotencyrecord ({RECEIPT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s{cast}, %s)", params)
 
 
 def _replay(organization_id: int, key: str, digest: str, duplicate: Callable[[], DomainError] | None) -> Outcome:

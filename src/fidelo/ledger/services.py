@@ -367,7 +367,7 @@ class Consumed:
     earned_at: dt.datetime
 
 
-def _consume_lots(member: Member, unit: str, amount: int, *, first_lot_id: int | None = None) -> list[Consumed]:
+def consume_lots(member: Member, unit: str, amount: int, *, first_lot_id: int | None = None) -> list[Consumed]:
     """Take `amount` from the member's available lots, earliest expiry first (caller holds the lock).
 
     Lots are read a few at a time: a spending usually empties one or two of them, while a
@@ -417,7 +417,7 @@ def _spend(
     transfer = _record(
         organization_id=member.organization_id, unit=unit, debit=account.id, credit=sink, amount=amount, kind=kind, why=why, occurred_at=occurred_at
     )
-    consumed = _consume_lots(member, unit, spendable, first_lot_id=first_lot_id) if spendable else []
+    consumed = consume_lots(member, unit, spendable, first_lot_id=first_lot_id) if spendable else []
     return transfer, consumed
 
 
@@ -606,7 +606,7 @@ def points_transfer(
             ),
             occurred_at=occurred_at,
         )
-        consumed = _consume_lots(sender, unit, amount)
+        consumed = consume_lots(sender, unit, amount)
         # The recipient may be in debt: only what lifts the balance above zero is spendable.
         _credit_lots(recipient, unit, consumed, transfer, recipient_balance, occurred_at)
         audit_record(

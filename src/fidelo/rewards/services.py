@@ -22,7 +22,7 @@ from fidelo.core.audit import audit_record
 from fidelo.core.clock import now, require_aware
 from fidelo.core.db import all_or_nothing, mark_saved, write_transaction
 from fidelo.core.errors import DomainError
-from fidelo.core.idempotency import Receipt, store_receipt
+from fidelo.core.idempotency import Receipt, insert_receipt, receipt_params, store_receipt
 from fidelo.core.money import MAX_MINOR
 from fidelo.ledger import sql as ledger_sql
 from fidelo.ledger.models import AccountKind, TransferKind
@@ -31,6 +31,7 @@ from fidelo.ledger.services import (
     Spent,
     Why,
     check_member_active,
+    consume_lots,
     lock_available_account,
     points_earn,
     points_restore,
@@ -332,39 +333,66 @@ def redemption_apply_with_receipt(
 ) -> tuple[int, dict[str, Any]]:
     """Apply a planned redemption and store its idempotency record (the response `respond` builds).
 
-    On PostgreSQL a plain voucher without a per-member limit takes two statements (see
-    rewards.sql); everything else (a campaign offer too), and every refusal, takes the general path.
+    A plain voucher without a per-member limit is built first and written by _plain_voucher;
+    everything else (a campaign offer too), and every refusal, takes the general path.
     """
-    reward, member = plan.reward, plan.member
-    fast = (
-        connection.vendor == "postgresql" and reward.kind in PLAIN_VOUCHER_KINDS and reward.limit_per_member is None and plan.campaign_id is None
-    )
+    reward = plan.reward
+    if reward.kind in PLAIN_VOUCHER_KINDS and reward.limit_per_member is None and plan.campaign_id is None:
+        done = _plain_voucher(plan, receipt=receipt, respond=respond)
+        if done is not None:
+            return done
+        # Short of points (or no account yet): the general path raises the right refusal.
     with all_or_nothing():
-        if fast:
-            unit = program_unit(plan.program)
-            covered = ledger_sql.debit_if_covered(member.pk, unit, reward.cost_points)
-            if covered is not None:
-                account_id, _organization_id, _before = covered
-                voucher = _new_voucher(plan)
-                status, body = respond(Redemption(voucher=voucher))
-                voucher_id, transfer_id = rewards_sql.redeem_rest_postgresql(
-                    organization_id=member.organization_id, member_id=member.pk, unit=unit, amount=reward.cost_points,
-                    spendable=reward.cost_points, account_id=account_id,
-                    sink_id=system_account_id(member.organization_id, AccountKind.REDEEMED, unit), reward_id=reward.pk,
-                    limited_stock=reward.stock is not None,
-                    reason_params={"label": reward.title_fr, "label_en": reward.title_en or reward.title_fr}, actor=plan.channel,
-                    code=plan.code, channel=plan.channel, at=plan.at, expires_at=voucher.expires_at, created_at=now(),
-                    receipt=receipt, status=status, body=body,
-                )
-                if voucher_id is None:
-                    raise OutOfStock()  # rolls back the debit, the lots and the transfer
-                voucher.id, voucher.redeem_transfer_id = voucher_id, transfer_id
-                mark_saved(voucher)
-                return status, body
-            # Short of points (or no account yet): the general path raises the right refusal.
         redemption = redemption_apply(plan)
         status, body = respond(redemption)
         store_receipt(receipt, status, body)
+    return status, body
+
+
+def _plain_voucher(
+    plan: RedemptionPlan, *, receipt: Receipt, respond: Callable[[Redemption], tuple[int, dict[str, Any]]]
+) -> tuple[int, dict[str, Any]] | None:
+    """Spend the points and issue the voucher, every value built before the write transaction:
+    on PostgreSQL two statements (see rewards.sql), on SQLite plain statements under the write
+    lock and nothing else. None, with nothing written, when the balance is short."""
+    reward, member = plan.reward, plan.member
+    unit = program_unit(plan.program)
+    voucher = _new_voucher(plan)
+    status, body = respond(Redemption(voucher=voucher))
+    stored = receipt_params(receipt, status, body)
+    sink_id = system_account_id(member.organization_id, AccountKind.REDEEMED, unit)
+    why = Why(reason="redemption", params={"label": reward.title_fr, "label_en": reward.title_en or reward.title_fr},
+              source_type="reward", source_id=reward.pk, actor=plan.channel)
+    created_at = now()
+    with all_or_nothing():
+        covered = ledger_sql.debit_if_covered(member.pk, unit, reward.cost_points)  # also locks the account row
+        if covered is None:
+            return None
+        account_id = covered[0]
+        if connection.vendor == "postgresql":
+            voucher_id, transfer_id = rewards_sql.redeem_rest_postgresql(
+                organization_id=member.organization_id, member_id=member.pk, unit=unit, amount=reward.cost_points,
+                spendable=reward.cost_points, account_id=account_id, sink_id=sink_id, reward_id=reward.pk,
+                limited_stock=reward.stock is not None, reason_params=why.params, actor=plan.channel, code=plan.code,
+                channel=plan.channel, at=plan.at, expires_at=voucher.expires_at, created_at=created_at, stored_receipt=stored,
+            )
+            if voucher_id is None:
+                raise OutOfStock()  # rolls back the debit, the lots and the transfer
+        else:
+            transfer_id = ledger_sql.insert_transfer(
+                organization_id=member.organization_id, unit=unit, debit=account_id, credit=sink_id, amount=reward.cost_points,
+                kind=TransferKind.REDEEM, reason=why.reason, reason_params=why.params, note="", source_type=why.source_type,
+                source_id=why.source_id, actor=why.actor, occurred_at=plan.at, created_at=created_at,
+            )
+            spent = consume_lots(member, unit, reward.cost_points)  # the balance covered it: so do the lots
+            if reward.stock is not None and not Reward.objects.filter(pk=reward.pk, stock__gt=0).update(stock=F("stock") - 1):
+                raise OutOfStock()
+            voucher.spent_lots, voucher.redeem_transfer_id = [_lot_json(part) for part in spent], transfer_id
+            voucher_id = _insert_voucher(voucher).id
+            _offer_event(member.organization_id, reward.pk, member.pk, OfferEventKind.REQUESTED, plan.at)
+            insert_receipt(stored)
+    voucher.id, voucher.redeem_transfer_id = voucher_id, transfer_id
+    mark_saved(voucher)
     return status, body
 
 

@@ -14,10 +14,9 @@ statement inserts no voucher and the caller rolls everything back.
 
 import datetime as dt
 import json
-from typing import Any
 
 from fidelo.core.db import fetchone_prepared
-from fidelo.core.idempotency import RECEIPT_COLUMNS, Receipt, receipt_params
+from fidelo.core.idempotency import RECEIPT_COLUMNS
 from fidelo.ledger.sql import TRANSFER_COLUMNS, db_time
 
 _LOTS_AND_REST = f"""
@@ -63,16 +62,18 @@ FROM t LEFT JOIN v ON TRUE
 def redeem_rest_postgresql(
     *, organization_id: int, member_id: int, unit: str, amount: int, spendable: int, account_id: int, sink_id: int,
     reward_id: int, limited_stock: bool, reason_params: dict, actor: str, code: str, channel: str, at: dt.datetime,
-    expires_at: dt.datetime | None, created_at: dt.datetime, receipt: Receipt, status: int, body: dict[str, Any],
+    expires_at: dt.datetime | None, created_at: dt.datetime, stored_receipt: list,
 ) -> tuple[int | None, int]:
-    """Statement 2 (the account is already debited and locked): (voucher id or None if out of stock, transfer id)."""
+    """Statement 2 (the account is already debited and locked): (voucher id or None if out of stock, transfer id).
+
+    `stored_receipt`: the idempotency record's values (core.idempotency.receipt_params)."""
     params = [
         member_id, unit, spendable, spendable,
         organization_id, unit, account_id, sink_id, amount, json.dumps(reason_params), reward_id, actor, db_time(at), db_time(created_at),
         reward_id, limited_stock,
         organization_id, member_id, reward_id, code, amount, channel, db_time(at), db_time(expires_at), limited_stock,
         organization_id, reward_id, member_id, db_time(at),
-        *receipt_params(receipt, status, body),
+        *stored_receipt,
     ]
     voucher_id, transfer_id, _lots, _events, _receipts = fetchone_prepared(_LOTS_AND_REST, params)
     return voucher_id, transfer_id
