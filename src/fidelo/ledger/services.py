@@ -379,7 +379,8 @@ def consume_lots(member: Member, unit: str, amount: int, *, first_lot_id: int | 
     while left > 0:
         # Each batch empties every lot it takes from but the last one, which ends the loop:
         # the next query finds the following lots.
-        batch = first or sql.spendable_lots(member.id, unit, limit=20, except_id=first_lot_id)
+        # The first read is short: most spendings empty at most a couple of lots.
+        batch = first or sql.spendable_lots(member.id, unit, limit=20 if consumed else 3, except_id=first_lot_id)
         first = []
         if not batch:
             break

@@ -88,8 +88,8 @@ class Voucher(models.Model):
     """A redemption: what the member got for their points (a voucher, a donation, wallet credit)."""
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="vouchers")
-    reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="vouchers")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="vouchers", db_index=False)  # first column of voucher_member_reward_idx
+    reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="vouchers", db_index=False)  # first column of voucher_reward_idx
     code = models.CharField(max_length=32, unique=True)
     status = models.CharField(max_length=16, choices=VoucherStatus.choices)
     points = models.PositiveIntegerField()
@@ -136,7 +136,7 @@ class OfferEvent(models.Model):
     """Offer tracking: a member saw, requested or used a reward (penetration and usage rates)."""
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
-    reward = models.ForeignKey(Reward, on_delete=models.CASCADE, related_name="offer_events")
+    reward = models.ForeignKey(Reward, on_delete=models.CASCADE, related_name="offer_events", db_index=False)  # first column of offer_event_idx
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=16, choices=OfferEventKind.choices)
     at = models.DateTimeField()
