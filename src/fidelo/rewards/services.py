@@ -359,9 +359,9 @@ def redemption_apply_with_receipt(
 def _plain_voucher(
     plan: RedemptionPlan, *, receipt: Receipt, respond: Callable[[Redemption], tuple[int, dict[str, Any]]]
 ) -> tuple[int, dict[str, Any]] | None:
-    """Spend the points and issue the voucher, every value built before the write transaction:
-    on PostgreSQL two statements (see rewards.sql), on SQLite plain statements under the write
-    lock and nothing else. None, with nothing written, when the balance is short."""
+    """Spend the points and issue the voucher, every value built beforehand: on PostgreSQL one
+    round trip (rewards.sql), on SQLite plain statements under the write lock and nothing else.
+    None, with nothing written, when the balance is short."""
     reward, member = plan.reward, plan.member
     unit = program_unit(plan.program)
     voucher = _new_voucher(plan)
@@ -371,23 +371,24 @@ def _plain_voucher(
     why = Why(reason="redemption", params={"label": reward.title_fr, "label_en": reward.title_en or reward.title_fr},
               source_type="reward", source_id=reward.pk, actor=plan.channel)
     created_at = now()
-    with all_or_nothing():
-        covered = ledger_sql.debit_if_covered(member.pk, unit, reward.cost_points)  # also locks the account row
-        if covered is None:
+    if connection.vendor == "postgresql":
+        written = rewards_sql.redeem_voucher_postgresql(
+            organization_id=member.organization_id, member_id=member.pk, unit=unit, amount=reward.cost_points, sink_id=sink_id,
+            reward_id=reward.pk, limited_stock=reward.stock is not None, reason_params=why.params, actor=plan.channel, code=plan.code,
+            channel=plan.channel, at=plan.at, expires_at=voucher.expires_at, created_at=created_at, stored_receipt=stored,
+        )
+        if written is None:
             return None
-        account_id = covered[0]
-        if connection.vendor == "postgresql":
-            voucher_id, transfer_id = rewards_sql.redeem_rest_postgresql(
-                organization_id=member.organization_id, member_id=member.pk, unit=unit, amount=reward.cost_points,
-                spendable=reward.cost_points, account_id=account_id, sink_id=sink_id, reward_id=reward.pk,
-                limited_stock=reward.stock is not None, reason_params=why.params, actor=plan.channel, code=plan.code,
-                channel=plan.channel, at=plan.at, expires_at=voucher.expires_at, created_at=created_at, stored_receipt=stored,
-            )
-            if voucher_id is None:
-                raise OutOfStock()  # rolls back the debit, the lots and the transfer
-        else:
+        if written == rewards_sql.OUT_OF_STOCK:
+            raise OutOfStock()  # nothing written: the function put the debit back
+        voucher_id, transfer_id = written
+    else:
+        with all_or_nothing():
+            covered = ledger_sql.debit_if_covered(member.pk, unit, reward.cost_points)  # also locks the account row
+            if covered is None:
+                return None
             transfer_id = ledger_sql.insert_transfer(
-                organization_id=member.organization_id, unit=unit, debit=account_id, credit=sink_id, amount=reward.cost_points,
+                organization_id=member.organization_id, unit=unit, debit=covered[0], credit=sink_id, amount=reward.cost_points,
                 kind=TransferKind.REDEEM, reason=why.reason, reason_params=why.params, note="", source_type=why.source_type,
                 source_id=why.source_id, actor=why.actor, occurred_at=plan.at, created_at=created_at,
             )

@@ -1,79 +1,58 @@
-"""A redemption in two PostgreSQL statements: the debit, then everything else.
+"""A plain voucher's redemption on PostgreSQL in one round trip: a PL/pgSQL function.
+
+`fidelo_redeem_voucher(...)` (created by migration 0005) runs, in one statement that commits
+by itself:
 
 1. `UPDATE ledger_account … WHERE balance >= cost RETURNING` checks the balance, debits it and
-   locks the member's account row (ledger.sql.debit_if_covered).
-2. One prepared statement consumes the member's lots earliest expiry first (a running sum
-   over them), writes the transfer, takes one unit of stock (if limited), writes the voucher
-   with the lots it consumed, the offer event and the idempotency record.
+   locks the member's account row. Nothing matched (short of points, or no account yet): the
+   function returns NULL, nothing is written, and the caller takes the general path, which
+   says why.
+2. One unit of the reward's stock, if limited (its row locked after the account's, as on the
+   general path, so that concurrent redemptions cannot deadlock). None left: the debit is
+   put back and the function returns {0, 0}.
+3. One statement: the member's lots consumed earliest expiry first (a running sum over them),
+   the transfer, the voucher with the lots it consumed, the offer event and the idempotency
+   record. It returns {voucher id, transfer id}.
 
-The lock must come first, in its own statement: in READ COMMITTED each statement reads a
-snapshot taken when it starts, so the lots are read only once this member's other
-spendings have committed. Both run in one transaction; if the stock is gone the second
-statement inserts no voucher and the caller rolls everything back.
+The lock must come before the lots are read: in READ COMMITTED each statement of a VOLATILE
+function reads a snapshot taken when that statement starts, so step 3 sees every change this
+member's other spendings committed before step 1 got the lock.
+
+The function names the columns of ledger_transfer, rewards_voucher, rewards_offerevent and
+core_idempotencyrecord: a migration that changes those tables must create it again.
 """
 
 import datetime as dt
 import json
+from contextlib import nullcontext
+
+from django.db import connection, transaction
 
 from fidelo.core.db import fetchone_prepared
-from fidelo.core.idempotency import RECEIPT_COLUMNS
-from fidelo.ledger.sql import TRANSFER_COLUMNS, db_time
+from fidelo.ledger.sql import db_time
 
-_LOTS_AND_REST = f"""
-WITH lots AS (
-    SELECT id, remaining, expires_at, earned_at,
-           SUM(remaining) OVER (ORDER BY (expires_at IS NULL), expires_at, earned_at, id) AS running
-    FROM ledger_lot
-    WHERE member_id = %s AND unit = %s AND status = 'available' AND remaining > 0
-), took AS (
-    SELECT id, LEAST(remaining, %s - (running - remaining)) AS take, expires_at, earned_at, running
-    FROM lots WHERE running - remaining < %s
-), upd AS (
-    UPDATE ledger_lot l
-    SET remaining = l.remaining - took.take,
-        status = CASE WHEN l.remaining - took.take = 0 THEN 'closed' ELSE 'available' END
-    FROM took WHERE l.id = took.id
-    RETURNING l.id
-), t AS (
-    INSERT INTO ledger_transfer ({TRANSFER_COLUMNS})
-    VALUES (%s, %s, %s, %s, %s, 'redeem', 'redemption', %s::jsonb, '', 'reward', %s, %s, %s, %s)
-    RETURNING id
-), s AS (
-    UPDATE rewards_reward SET stock = stock - 1 WHERE id = %s AND %s AND stock > 0 RETURNING id
-), v AS (
-    INSERT INTO rewards_voucher (organization_id, member_id, reward_id, code, status, points, spent_lots, redeem_transfer_id,
-                                 channel, issued_at, expires_at, used_value_minor, used_purchase_external_id)
-    SELECT %s, %s, %s, %s, 'issued', %s,
-           COALESCE((SELECT jsonb_agg(jsonb_build_object('amount', take, 'expires_at', expires_at, 'earned_at', earned_at)
-                                      ORDER BY running) FROM took), '[]'::jsonb),
-           t.id, %s, %s, %s, 0, ''
-    FROM t WHERE NOT %s OR EXISTS (SELECT 1 FROM s)
-    RETURNING id
-), o AS (
-    INSERT INTO rewards_offerevent (organization_id, reward_id, member_id, kind, at) SELECT %s, %s, %s, 'requested', %s FROM v RETURNING id
-), i AS (
-    INSERT INTO core_idempotencyrecord ({RECEIPT_COLUMNS}) SELECT %s, %s, %s, %s, %s, %s::jsonb, %s FROM v RETURNING id
+_CALL = (
+    "SELECT fidelo_redeem_voucher(%s::bigint, %s::bigint, %s::text, %s::bigint, %s::bigint, %s::bigint, %s::boolean, %s::jsonb, %s::text, "
+    "%s::text, %s::text, %s::timestamptz, %s::timestamptz, %s::timestamptz, %s::text, %s::text, %s::text, %s::integer, %s::jsonb, "
+    "%s::timestamptz)"
 )
-SELECT v.id, t.id, (SELECT COUNT(*) FROM upd), (SELECT COUNT(*) FROM o), (SELECT COUNT(*) FROM i)
-FROM t LEFT JOIN v ON TRUE
-"""
+
+SHORT = None  # redeem_voucher_postgresql: the balance does not cover it (or no account yet); nothing written
+OUT_OF_STOCK = (0, 0)
 
 
-def redeem_rest_postgresql(
-    *, organization_id: int, member_id: int, unit: str, amount: int, spendable: int, account_id: int, sink_id: int,
-    reward_id: int, limited_stock: bool, reason_params: dict, actor: str, code: str, channel: str, at: dt.datetime,
-    expires_at: dt.datetime | None, created_at: dt.datetime, stored_receipt: list,
-) -> tuple[int | None, int]:
-    """Statement 2 (the account is already debited and locked): (voucher id or None if out of stock, transfer id).
-
-    `stored_receipt`: the idempotency record's values (core.idempotency.receipt_params)."""
+def redeem_voucher_postgresql(
+    *, organization_id: int, member_id: int, unit: str, amount: int, sink_id: int, reward_id: int, limited_stock: bool,
+    reason_params: dict, actor: str, code: str, channel: str, at: dt.datetime, expires_at: dt.datetime | None,
+    created_at: dt.datetime, stored_receipt: list,
+) -> tuple[int, int] | None:
+    """(voucher id, transfer id); OUT_OF_STOCK; or SHORT. `stored_receipt`: the idempotency
+    record's values (core.idempotency.receipt_params), its organization first."""
     params = [
-        member_id, unit, spendable, spendable,
-        organization_id, unit, account_id, sink_id, amount, json.dumps(reason_params), reward_id, actor, db_time(at), db_time(created_at),
-        reward_id, limited_stock,
-        organization_id, member_id, reward_id, code, amount, channel, db_time(at), db_time(expires_at), limited_stock,
-        organization_id, reward_id, member_id, db_time(at),
-        *stored_receipt,
+        organization_id, member_id, unit, amount, sink_id, reward_id, limited_stock, json.dumps(reason_params), actor, code, channel,
+        db_time(at), db_time(expires_at), db_time(created_at), *stored_receipt[1:],
     ]
-    voucher_id, transfer_id, _lots, _events, _receipts = fetchone_prepared(_LOTS_AND_REST, params)
-    return voucher_id, transfer_id
+    # Inside a caller's transaction (tests), a failure must not spoil it: use a savepoint.
+    with transaction.atomic() if connection.in_atomic_block else nullcontext():
+        (found,) = fetchone_prepared(_CALL, params)
+    return None if found is None else (found[0], found[1])
