@@ -148,5 +148,24 @@ def fetchone_prepared(sql: str, params: list) -> tuple | None:
     if raw.prepare_threshold is None:  # only server-side binding cursors (this one) prepare
         raw.prepare_threshold = 5
     with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
-        cursor.execute(sql, params, prepare=True)
+        cursor.execute(_replanned(sql), params, prepare=True)
         return cursor.fetchone()
+
+
+# A prepared statement keeps the plan PostgreSQL made when it was prepared, until the tables'
+# statistics change (ANALYZE, VACUUM). A plan made while a table was nearly empty scans it
+# whole, and goes on doing so as the table grows: on a new database, the member facts of the
+# earning rules (sums and counts over the member's awards and purchases) read 600 pages per
+# purchase instead of 20 until autovacuum came by. So each statement is prepared again, as a
+# new text, at its 2nd, 4th, 8th… execution in this process: plans follow the tables while
+# they are young and growing fast, and almost never once they are not.
+_executions: dict[str, int] = {}
+_MAX_TRACKED = 2000
+
+
+def _replanned(sql: str) -> str:
+    count = _executions.get(sql, 0) + 1  # threads may lose an increment: a new plan comes a little later
+    if count == 1 and len(_executions) >= _MAX_TRACKED:
+        _executions.clear()
+    _executions[sql] = count
+    return f"{sql} /* plan {count.bit_length()} */"
