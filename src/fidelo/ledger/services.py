@@ -61,22 +61,36 @@ def program_unit(program: Program) -> str:
 # --- accounts ----------------------------------------------------------------------------
 
 
-def system_account_id(organization_id: int, kind: str, unit: str) -> int:
+def existing_system_account_id(organization_id: int, kind: str, unit: str) -> int | None:
+    """system_account_id without opening the account: None if the organization has none yet."""
     key = (organization_id, kind, unit)
     cached = _system_accounts.get(key)
     if cached is not None:
         return cached
     found = Account.objects.filter(organization_id=organization_id, member__isnull=True, kind=kind, unit=unit).values_list("id", flat=True).first()
-    if found is None:
-        Account.objects.bulk_create(
-            [Account(organization_id=organization_id, member=None, kind=kind, unit=unit, balance=None)], ignore_conflicts=True
-        )
-        found = Account.objects.filter(organization_id=organization_id, member__isnull=True, kind=kind, unit=unit).values_list("id", flat=True).get()
+    if found is not None:
+        _remember_system_account(key, found)
+    return found
+
+
+def system_account_id(organization_id: int, kind: str, unit: str) -> int:
+    """The organization's system account of `kind` (opened on first use)."""
+    found = existing_system_account_id(organization_id, kind, unit)
+    if found is not None:
+        return found
+    Account.objects.bulk_create(
+        [Account(organization_id=organization_id, member=None, kind=kind, unit=unit, balance=None)], ignore_conflicts=True
+    )
+    found = Account.objects.filter(organization_id=organization_id, member__isnull=True, kind=kind, unit=unit).values_list("id", flat=True).get()
+    _remember_system_account((organization_id, kind, unit), found)
+    return found
+
+
+def _remember_system_account(key: tuple[int, str, str], account_id: int) -> None:
     # Cached only once committed: a rolled-back transaction must not leave a dangling id.
     from django.db import transaction
 
-    transaction.on_commit(lambda: _system_accounts.__setitem__(key, found))
-    return found
+    transaction.on_commit(lambda: _system_accounts.__setitem__(key, account_id))
 
 
 def member_accounts_ensure(member: Member, unit: str) -> None:

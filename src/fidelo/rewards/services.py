@@ -37,12 +37,12 @@ from fidelo.ledger.services import (
     Why,
     check_member_active,
     consume_lots,
+    existing_system_account_id,
     lock_available_account,
     points_earn,
     points_restore,
     points_spend,
     program_unit,
-    system_account_id,
 )
 from fidelo.members.models import Member
 from fidelo.rewards import sql as rewards_sql
@@ -361,13 +361,16 @@ def _plain_voucher(
 ) -> tuple[int, dict[str, Any]] | None:
     """Spend the points and issue the voucher, every value built beforehand: on PostgreSQL one
     round trip (rewards.sql), on SQLite plain statements under the write lock and nothing else.
-    None, with nothing written, when the balance is short."""
+    None, with nothing written, when the balance is short (or no redemption has opened the
+    organization's account of redeemed points yet)."""
     reward, member = plan.reward, plan.member
     unit = program_unit(plan.program)
+    sink_id = existing_system_account_id(member.organization_id, AccountKind.REDEEMED, unit)
+    if sink_id is None:  # the organization's first redemption: the general path opens the account in its transaction
+        return None
     voucher = _new_voucher(plan)
     status, body = respond(Redemption(voucher=voucher))
     stored = receipt_params(receipt, status, body)
-    sink_id = system_account_id(member.organization_id, AccountKind.REDEEMED, unit)
     why = Why(reason="redemption", params={"label": reward.title_fr, "label_en": reward.title_en or reward.title_fr},
               source_type="reward", source_id=reward.pk, actor=plan.channel)
     created_at = now()
