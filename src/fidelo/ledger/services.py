@@ -387,14 +387,19 @@ def consume_lots(member: Member, unit: str, amount: int, *, first_lot_id: int | 
     Lots are read a few at a time: a spending usually empties one or two of them, while a
     regular customer may hold hundreds.
     """
+    if first_lot_id is None and amount > 0:
+        # Most spendings fit in the first lot: one statement takes it.
+        taken = sql.take_from_first_lot(member.id, unit, amount)
+        if taken is not None:
+            lot_id, _remaining, expires_at, earned_at = taken
+            return [Consumed(lot_id=lot_id, amount=amount, expires_at=expires_at, earned_at=earned_at)]
     consumed: list[Consumed] = []
     left = amount
     first = sql.spendable_lots(member.id, unit, limit=1, only_id=first_lot_id) if first_lot_id else []
     while left > 0:
         # Each batch empties every lot it takes from but the last one, which ends the loop:
         # the next query finds the following lots.
-        # The first read is short: most spendings empty at most a couple of lots.
-        batch = first or sql.spendable_lots(member.id, unit, limit=20 if consumed else 3, except_id=first_lot_id)
+        batch = first or sql.spendable_lots(member.id, unit, limit=20, except_id=first_lot_id)
         first = []
         if not batch:
             break

@@ -257,6 +257,28 @@ def lock_account_row(member_id: int, kind: str, unit: str) -> tuple[int, int, in
         return cursor.fetchone()
 
 
+SPEND_ORDER = "(expires_at IS NULL), expires_at, earned_at, id"  # earliest expiry first, never-expiring last
+
+
+def take_from_first_lot(member_id: int, unit: str, amount: int) -> tuple | None:
+    """Take `amount` from the member's first spendable lot if it holds that much, in one
+    statement: (id, remaining after, expires_at, earned_at), or None (nothing changed) when
+    the first lot holds less; then the lots are read a few at a time (spendable_lots)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE ledger_lot SET remaining = remaining - %s, "
+            f"status = CASE WHEN remaining = %s THEN '{LotStatus.CLOSED}' ELSE '{LotStatus.AVAILABLE}' END "
+            "WHERE id = (SELECT id FROM ledger_lot WHERE member_id = %s AND unit = %s AND status = 'available' AND remaining > 0 "
+            f"ORDER BY {SPEND_ORDER} LIMIT 1) AND remaining >= %s RETURNING id, remaining, expires_at, earned_at",
+            [amount, amount, member_id, unit, amount],
+        )
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    lot_id, remaining, expires, earned = found
+    return lot_id, remaining, from_db_time(expires), from_db_time(earned)
+
+
 def set_lot_remaining(lot_id: int, remaining: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -299,7 +321,7 @@ def spendable_lots(member_id: int, unit: str, *, limit: int, only_id: int | None
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT id, remaining, expires_at, earned_at FROM ledger_lot WHERE {' AND '.join(clauses)} "
-            "ORDER BY (expires_at IS NULL), expires_at, earned_at, id LIMIT %s",
+            f"ORDER BY {SPEND_ORDER} LIMIT %s",
             [*params, limit],
         )
         return [(lot_id, remaining, from_db_time(expires), from_db_time(earned)) for lot_id, remaining, expires, earned in cursor.fetchall()]
