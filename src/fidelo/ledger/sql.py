@@ -147,14 +147,20 @@ def earn_postgresql(row: EarnRow) -> EarnWritten | None:
     return EarnWritten(*found)
 
 
+def credit_balance(cursor, row: EarnRow, amount: int) -> tuple[int, int] | None:
+    """Add `amount` to the balance `row` credits: (account id, new balance), or None if the
+    member's accounts are not opened yet."""
+    cursor.execute(
+        "UPDATE ledger_account SET balance = balance + %s WHERE member_id = %s AND kind = %s AND unit = %s RETURNING id, balance",
+        [amount, row.member_id, row.account_kind, row.unit],
+    )
+    return cursor.fetchone()
+
+
 def earn_generic(row: EarnRow) -> EarnWritten | None:
     """Three statements (SQLite, or any backend with RETURNING)."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE ledger_account SET balance = balance + %s WHERE member_id = %s AND kind = %s AND unit = %s RETURNING id, balance",
-            [row.amount, row.member_id, row.account_kind, row.unit],
-        )
-        found = cursor.fetchone()
+        found = credit_balance(cursor, row, row.amount)
         if found is None:
             return None
         account_id, balance = found
@@ -195,11 +201,7 @@ def earn_many(rows: list[EarnRow]) -> list[EarnWritten] | None:
     """
     first = rows[0]
     with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE ledger_account SET balance = balance + %s WHERE member_id = %s AND kind = %s AND unit = %s RETURNING id, balance",
-            [sum(row.amount for row in rows), first.member_id, first.account_kind, first.unit],
-        )
-        found = cursor.fetchone()
+        found = credit_balance(cursor, first, sum(row.amount for row in rows))
         if found is None:
             return None
         account_id, balance = found

@@ -8,7 +8,14 @@ from typing import Any
 from django.db import connection
 from django.db.models import F
 
-from fidelo.awards.services import SourceBonus, awards_apply, awards_reverse, bonus_rows, bonus_why, points_awards
+from fidelo.awards.services import (
+    SourceBonus,
+    awards_apply,
+    awards_reverse,
+    bonus_rows,
+    bonus_why,
+    points_awards,
+)
 from fidelo.core.actors import Actor
 from fidelo.core.clock import local_date, now, require_aware
 from fidelo.core.db import all_or_nothing, mark_saved, write_transaction

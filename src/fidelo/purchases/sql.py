@@ -26,6 +26,7 @@ from fidelo.ledger.sql import (
     TRANSFER_COLUMNS,
     EarnRow,
     compose,
+    credit_balance,
     db_time,
     lot_values,
     pg_balance_cte,
@@ -168,11 +169,7 @@ def record_sqlite(
     stored = receipt_params(receipt, status, {key: value for key, value in template.items() if key != "id"})
     rest = stored[5][1:]
     with write_transaction(), connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE ledger_account SET balance = balance + %s WHERE member_id = %s AND kind = %s AND unit = %s RETURNING id, balance",
-            [sum(credit.amount for credit in credits), row.member_id, row.account_kind, row.unit],
-        )
-        found = cursor.fetchone()
+        found = credit_balance(cursor, row, sum(credit.amount for credit in credits))
         if found is None:
             return None
         account_id, balance = found
