@@ -156,7 +156,7 @@ def fetchone_prepared(sql: str, params: list) -> tuple | None:
 # statistics change (ANALYZE, VACUUM). A plan made while a table was nearly empty scans it
 # whole, and goes on doing so as the table grows: on a new database, the member facts of the
 # earning rules (sums and counts over the member's awards and purchases) read 600 pages per
-# purchase instead of 20 until autovacuum came by. So each statement is prepared again, as a
+# purchase instead of about 30 until autovacuum came by. So each statement is prepared again, as a
 # new text, at its 2nd, 4th, 8th… execution in this process: plans follow the tables while
 # they are young and growing fast, and almost never once they are not.
 _executions: dict[str, int] = {}

@@ -37,7 +37,6 @@ _CALL = (
     "%s::timestamptz)"
 )
 
-SHORT = None  # redeem_voucher_postgresql: the balance does not cover it (or no account yet); nothing written
 OUT_OF_STOCK = (0, 0)
 
 
@@ -46,8 +45,9 @@ def redeem_voucher_postgresql(
     reason_params: dict, actor: str, code: str, channel: str, at: dt.datetime, expires_at: dt.datetime | None,
     created_at: dt.datetime, stored_receipt: list,
 ) -> tuple[int, int] | None:
-    """(voucher id, transfer id); OUT_OF_STOCK; or SHORT. `stored_receipt`: the idempotency
-    record's values (core.idempotency.receipt_params), its organization first."""
+    """(voucher id, transfer id); OUT_OF_STOCK (nothing written); or None when the balance does
+    not cover it or the member has no account yet (nothing written). `stored_receipt`: the
+    idempotency record's values (core.idempotency.receipt_params), its organization first."""
     params = [
         organization_id, member_id, unit, amount, sink_id, reward_id, limited_stock, json.dumps(reason_params), actor, code, channel,
         db_time(at), db_time(expires_at), db_time(created_at), *stored_receipt[1:],
