@@ -234,15 +234,25 @@ def earn(row: EarnRow) -> EarnWritten | None:
     return earn_postgresql(row) if connection.vendor == "postgresql" else earn_generic(row)
 
 
-def insert_transfer(*, organization_id: int, unit: str, debit: int, credit: int, amount: int, kind: str, reason: str,
+def insert_transfer(**fields) -> int:
+    """One plain INSERT of a transfer (the arguments of transfer_params); its id."""
+    return insert_transfer_values(transfer_params(**fields))
+
+
+def transfer_params(*, organization_id: int, unit: str, debit: int | None, credit: int, amount: int, kind: str, reason: str,
                     reason_params: dict, note: str, source_type: str, source_id: int | None, actor: str,
-                    occurred_at: dt.datetime, created_at: dt.datetime) -> int:
+                    occurred_at: dt.datetime, created_at: dt.datetime) -> list:
+    """A transfer's values, in TRANSFER_COLUMNS order (its debit account at [2])."""
+    return [organization_id, unit, debit, credit, amount, kind, reason, json.dumps(reason_params), note, source_type, source_id, actor,
+            db_time(occurred_at), db_time(created_at)]
+
+
+def insert_transfer_values(params: list) -> int:
     cast = "::jsonb" if connection.vendor == "postgresql" else ""
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO ledger_transfer ({TRANSFER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s{cast}, %s, %s, %s, %s, %s, %s) RETURNING id",
-            [organization_id, unit, debit, credit, amount, kind, reason, json.dumps(reason_params), note, source_type, source_id, actor,
-             db_time(occurred_at), db_time(created_at)],
+            params,
         )
         return cursor.fetchone()[0]
 

@@ -386,21 +386,27 @@ def _plain_voucher(
             raise OutOfStock()  # nothing written: the function put the debit back
         voucher_id, transfer_id = written
     else:
+        # The values of every row, before the write lock: under it, only the statements.
+        transfer = ledger_sql.transfer_params(
+            organization_id=member.organization_id, unit=unit, debit=None, credit=sink_id, amount=reward.cost_points,
+            kind=TransferKind.REDEEM, reason=why.reason, reason_params=why.params, note="", source_type=why.source_type,
+            source_id=why.source_id, actor=why.actor, occurred_at=plan.at, created_at=created_at,
+        )
+        voucher_row = _voucher_params(voucher)
+        event = [member.organization_id, reward.pk, member.pk, OfferEventKind.REQUESTED, voucher_row[9], None]
         with all_or_nothing():
             covered = ledger_sql.debit_if_covered(member.pk, unit, reward.cost_points)  # also locks the account row
             if covered is None:
                 return None
-            transfer_id = ledger_sql.insert_transfer(
-                organization_id=member.organization_id, unit=unit, debit=covered[0], credit=sink_id, amount=reward.cost_points,
-                kind=TransferKind.REDEEM, reason=why.reason, reason_params=why.params, note="", source_type=why.source_type,
-                source_id=why.source_id, actor=why.actor, occurred_at=plan.at, created_at=created_at,
-            )
+            transfer[2] = covered[0]
+            transfer_id = ledger_sql.insert_transfer_values(transfer)
             spent = consume_lots(member, unit, reward.cost_points)  # the balance covered it: so do the lots
             if reward.stock is not None and not Reward.objects.filter(pk=reward.pk, stock__gt=0).update(stock=F("stock") - 1):
                 raise OutOfStock()
-            voucher.spent_lots, voucher.redeem_transfer_id = [_lot_json(part) for part in spent], transfer_id
-            voucher_id = _insert_voucher(voucher).id
-            _offer_event(member.organization_id, reward.pk, member.pk, OfferEventKind.REQUESTED, plan.at)
+            voucher.spent_lots = [_lot_json(part) for part in spent]
+            voucher_row[6], voucher_row[7] = json.dumps(voucher.spent_lots), transfer_id
+            voucher_id = _insert_voucher_values(voucher_row)
+            _insert_offer_event(event)
             insert_receipt(stored)
     voucher.id, voucher.redeem_transfer_id = voucher_id, transfer_id
     mark_saved(voucher)
@@ -418,6 +424,21 @@ def _new_voucher(plan: RedemptionPlan) -> Voucher:
 
 
 def _insert_voucher(voucher: Voucher) -> Voucher:
+    voucher.id = _insert_voucher_values(_voucher_params(voucher))
+    return mark_saved(voucher)
+
+
+def _voucher_params(voucher: Voucher) -> list:
+    """The voucher's values for _insert_voucher_values: its spent lots' JSON at [6], its transfer at [7]."""
+    return [
+        voucher.organization_id, voucher.member_id, voucher.reward_id, voucher.code, voucher.status, voucher.points,
+        json.dumps(voucher.spent_lots), voucher.redeem_transfer_id, voucher.channel,
+        connection.ops.adapt_datetimefield_value(voucher.issued_at), connection.ops.adapt_datetimefield_value(voucher.expires_at),
+        voucher.campaign_id,
+    ]
+
+
+def _insert_voucher_values(params: list) -> int:
     # A plain INSERT: one per redemption, on the write lock's critical path.
     cast = "::jsonb" if connection.vendor == "postgresql" else ""
     with connection.cursor() as cursor:
@@ -425,15 +446,9 @@ def _insert_voucher(voucher: Voucher) -> Voucher:
             "INSERT INTO rewards_voucher (organization_id, member_id, reward_id, code, status, points, spent_lots, redeem_transfer_id, "
             "channel, issued_at, expires_at, used_value_minor, used_purchase_external_id, campaign_id) "
             f"VALUES (%s, %s, %s, %s, %s, %s, %s{cast}, %s, %s, %s, %s, 0, '', %s) RETURNING id",
-            [
-                voucher.organization_id, voucher.member_id, voucher.reward_id, voucher.code, voucher.status, voucher.points,
-                json.dumps(voucher.spent_lots), voucher.redeem_transfer_id, voucher.channel,
-                connection.ops.adapt_datetimefield_value(voucher.issued_at), connection.ops.adapt_datetimefield_value(voucher.expires_at),
-                voucher.campaign_id,
-            ],
+            params,
         )
-        voucher.id = cursor.fetchone()[0]
-    return mark_saved(voucher)
+        return cursor.fetchone()[0]
 
 
 def reward_redeem(
@@ -450,11 +465,15 @@ def reward_redeem(
 
 
 def _offer_event(organization_id: int, reward_id: int, member_id: int, kind: str, at: dt.datetime, campaign_id: int | None = None) -> None:
+    _insert_offer_event([organization_id, reward_id, member_id, kind, connection.ops.adapt_datetimefield_value(at), campaign_id])
+
+
+def _insert_offer_event(params: list) -> None:
     # A plain INSERT: one per redemption and per use, nothing is read back.
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO rewards_offerevent (organization_id, reward_id, member_id, kind, at, campaign_id) VALUES (%s, %s, %s, %s, %s, %s)",
-            [organization_id, reward_id, member_id, kind, connection.ops.adapt_datetimefield_value(at), campaign_id],
+            params,
         )
 
 
