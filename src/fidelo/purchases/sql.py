@@ -20,7 +20,12 @@ from django.db import connection, transaction
 from fidelo.awards.sql import COLUMNS as AWARD_COLUMNS
 from fidelo.awards.sql import AwardRow, award_values, pg_awards_cte
 from fidelo.core.db import fetchone_prepared, mark_saved, write_transaction
-from fidelo.core.idempotency import RECEIPT_COLUMNS, Receipt, receipt_params
+from fidelo.core.idempotency import (
+    RECEIPT_COLUMNS,
+    Receipt,
+    insert_receipt,
+    receipt_params,
+)
 from fidelo.ledger.sql import (
     LOT_COLUMNS,
     TRANSFER_COLUMNS,
@@ -198,7 +203,7 @@ def record_sqlite(
                 values[8], values[9] = purchase_id, transfer_ids[-1]
             cursor.execute(_rows_insert("awards_award", AWARD_COLUMNS, 17, len(award_params)), [v for values in award_params for v in values])
         stored[5] = f'{{"id": {purchase_id}, {rest}' if rest != "}" else f'{{"id": {purchase_id}}}'
-        cursor.execute(f"INSERT INTO core_idempotencyrecord ({RECEIPT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)", stored)
+        insert_receipt(stored)
     _saved(purchase, lines, purchase_id, line_ids)
     return _body(template, purchase_id)
 
