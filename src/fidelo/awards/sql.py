@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from fidelo.ledger.sql import db_time
+from fidelo.ledger.sql import db_time, rows_insert
 
 
 @dataclass(slots=True)
@@ -46,11 +46,13 @@ def award_values(row: AwardRow) -> list:
 
 
 def insert_awards(rows: list[AwardRow]) -> None:
-    values = "(" + ", ".join(["%s"] * 17) + ")"
+    insert_award_values([award_values(row) for row in rows])
+
+
+def insert_award_values(rows: list[list]) -> None:
+    """Award rows whose values were built beforehand (award_values: source id at [8], transfer id at [9])."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO awards_award ({COLUMNS}) VALUES {', '.join([values] * len(rows))}", [v for row in rows for v in award_values(row)]
-        )
+        cursor.execute(rows_insert("awards_award", COLUMNS, 17, len(rows)), [v for values in rows for v in values])
 
 
 def pg_awards_cte(rows: list[AwardRow], *, source_sql: str, transfer_sql: str, from_sql: str) -> tuple[str, list]:

@@ -205,29 +205,39 @@ def earn_many(rows: list[EarnRow]) -> list[EarnWritten] | None:
         if found is None:
             return None
         account_id, balance = found
-        values = "(" + ", ".join(["%s"] * 14) + ")"
-        cursor.execute(
-            f"INSERT INTO ledger_transfer ({TRANSFER_COLUMNS}) VALUES {', '.join([values] * len(rows))} RETURNING id",
-            [value for row in rows for value in transfer_values(row, account_id)],
-        )
-        # One statement numbers its rows in VALUES order (a sequence or SQLite's rowid), whatever
-        # order RETURNING hands them back in.
-        transfer_ids = sorted(transfer_id for (transfer_id,) in cursor.fetchall())
-        parts = spendable_parts(rows, balance)
-        values = "(" + ", ".join(["%s"] * 10) + ")"
-        cursor.execute(
-            f"INSERT INTO ledger_lot ({LOT_COLUMNS}) VALUES {', '.join([values] * len(rows))} RETURNING id, transfer_id",
-            [
-                value
-                for row, (remaining, status), transfer_id in zip(rows, parts, transfer_ids)
-                for value in lot_values(row, remaining, status, transfer_id)
-            ],
-        )
-        lot_ids = dict((transfer_id, lot_id) for lot_id, transfer_id in cursor.fetchall())
+        transfer_ids, lot_ids, parts = insert_credits(cursor, rows, account_id, balance)
     return [
         EarnWritten(account_id, balance, transfer_id, lot_ids[transfer_id], remaining, status)
         for transfer_id, (remaining, status) in zip(transfer_ids, parts)
     ]
+
+
+def rows_insert(table: str, columns: str, width: int, count: int, returning: str = "") -> str:
+    """A multi-row INSERT of `count` rows of `width` values."""
+    row = "(" + ", ".join(["%s"] * width) + ")"
+    return f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * count)}" + (f" RETURNING {returning}" if returning else "")
+
+
+def insert_credits(cursor, rows: list[EarnRow], account_id: int, balance: int, *, source_id: int | None = None):
+    """The transfers and lots of credits to one account, its balance already updated to `balance`:
+    one multi-row INSERT each. `source_id`, if given, replaces the rows' (a source written in the
+    same transaction). Returns (transfer ids in row order, lot id per transfer id, each lot's
+    (remaining, status))."""
+    transfers = [transfer_values(row, account_id) for row in rows]
+    if source_id is not None:
+        for values in transfers:
+            values[10] = source_id
+    cursor.execute(rows_insert("ledger_transfer", TRANSFER_COLUMNS, 14, len(rows), "id"), [v for values in transfers for v in values])
+    # One statement numbers its rows in VALUES order (a sequence or SQLite's rowid), whatever
+    # order RETURNING hands them back in.
+    transfer_ids = sorted(transfer_id for (transfer_id,) in cursor.fetchall())
+    parts = spendable_parts(rows, balance)
+    cursor.execute(
+        rows_insert("ledger_lot", LOT_COLUMNS, 10, len(rows), "id, transfer_id"),
+        [v for row, (remaining, status), transfer_id in zip(rows, parts, transfer_ids) for v in lot_values(row, remaining, status, transfer_id)],
+    )
+    lot_ids = dict((transfer_id, lot_id) for lot_id, transfer_id in cursor.fetchall())
+    return transfer_ids, lot_ids, parts
 
 
 def earn(row: EarnRow) -> EarnWritten | None:

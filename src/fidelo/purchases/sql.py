@@ -17,8 +17,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from fidelo.awards.sql import COLUMNS as AWARD_COLUMNS
-from fidelo.awards.sql import AwardRow, award_values, pg_awards_cte
+from fidelo.awards.sql import AwardRow, award_values, insert_award_values, pg_awards_cte
 from fidelo.core.db import fetchone_prepared, mark_saved, write_transaction
 from fidelo.core.idempotency import (
     RECEIPT_COLUMNS,
@@ -27,18 +26,15 @@ from fidelo.core.idempotency import (
     receipt_params,
 )
 from fidelo.ledger.sql import (
-    LOT_COLUMNS,
-    TRANSFER_COLUMNS,
     EarnRow,
     compose,
     credit_balance,
     db_time,
-    lot_values,
+    insert_credits,
     pg_balance_cte,
     pg_lot_cte,
     pg_transfer_cte,
-    spendable_parts,
-    transfer_values,
+    rows_insert,
 )
 from fidelo.purchases.models import Purchase, PurchaseLine
 
@@ -61,25 +57,28 @@ def purchase_values(purchase: Purchase) -> list:
     ]
 
 
+def line_values(lines: list[PurchaseLine]) -> list[list]:
+    """Each line's values in LINE_COLUMNS order, its purchase id at [0]."""
+    return [
+        [line.purchase_id, line.position, line.sku, line.name, line.category, line.brand, line.quantity, line.unit_price_minor,
+         line.discount_minor, line.amount_minor, line.points_earned, 0, 0]
+        for line in lines
+    ]
+
+
 def insert_lines(lines: list[PurchaseLine]) -> None:
     """The purchase's lines in one multi-row INSERT (the ORM's bulk_create costs ten times more here)."""
-    row = "(" + ", ".join(["%s"] * 13) + ")"
-    params = [
-        value
-        for line in lines
-        for value in (
-            line.purchase_id, line.position, line.sku, line.name, line.category, line.brand, line.quantity, line.unit_price_minor,
-            line.discount_minor, line.amount_minor, line.points_earned, 0, 0,
-        )
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO purchases_purchaseline ({LINE_COLUMNS}) VALUES {', '.join([row] * len(lines))} RETURNING id, position", params
-        )
-        ids = dict((position, line_id) for line_id, position in cursor.fetchall())  # RETURNING's order is not promised
-    for line in lines:
-        line.id = ids[line.position]
+    ids = insert_line_values(line_values(lines))
+    for line, line_id in zip(lines, ids):
+        line.id = line_id
         mark_saved(line)
+
+
+def insert_line_values(rows: list[list]) -> list[int]:
+    """Lines whose values were built beforehand (line_values); their ids, in position order."""
+    with connection.cursor() as cursor:
+        cursor.execute(rows_insert("purchases_purchaseline", LINE_COLUMNS, 13, len(rows), "id, position"), [v for values in rows for v in values])
+        return [line_id for line_id, _position in sorted(cursor.fetchall(), key=lambda found: found[1])]  # RETURNING's order is not promised
 
 
 def record_postgresql(
@@ -120,14 +119,7 @@ def record_postgresql(
                 "v.amount_minor, v.points_earned, 0, 0 "
                 f"FROM p, (VALUES {values}) AS v(position, sku, name, category, brand, quantity, unit_price_minor, discount_minor, "
                 "amount_minor, points_earned) RETURNING id, position)",
-                [
-                    value
-                    for line in lines
-                    for value in (
-                        line.position, line.sku, line.name, line.category, line.brand, line.quantity, line.unit_price_minor,
-                        line.discount_minor, line.amount_minor, line.points_earned,
-                    )
-                ],
+                [value for values in line_values(lines) for value in values[1:11]],  # position … points_earned (p.id is the purchase)
             )
         )
     stored = receipt_params(receipt, status, template)
@@ -163,13 +155,8 @@ def record_sqlite(
     credit as ledger.sql.earn_many does.
     """
     credits = [row, bonus] if bonus is not None else [row]
-    transfers = [transfer_values(credit, None) for credit in credits]  # credit_id [3] and source_id [10] set below
-    line_params = [
-        [None, line.position, line.sku, line.name, line.category, line.brand, line.quantity, line.unit_price_minor, line.discount_minor,
-         line.amount_minor, line.points_earned, 0, 0]
-        for line in lines
-    ]
-    award_params = [award_values(award) for award in awards or ()]  # source_id [8] and transfer_id [9] set below
+    line_rows = line_values(lines)  # purchase id [0] set below
+    award_rows = [award_values(award) for award in awards or ()]  # source id [8] and transfer id [9] set below
     # The stored response gets the purchase id, known only once written, as its first key.
     stored = receipt_params(receipt, status, {key: value for key, value in template.items() if key != "id"})
     rest = stored[5][1:]
@@ -181,36 +168,20 @@ def record_sqlite(
         cursor.execute(f"INSERT INTO purchases_purchase ({PURCHASE_COLUMNS}) VALUES ({', '.join(['%s'] * 14)}) RETURNING id",
                        purchase_values(purchase))
         purchase_id = cursor.fetchone()[0]
-        for values in transfers:
-            values[3], values[10] = account_id, purchase_id
-        cursor.execute(_rows_insert("ledger_transfer", TRANSFER_COLUMNS, 14, len(transfers), "id"), [v for values in transfers for v in values])
-        transfer_ids = sorted(transfer_id for (transfer_id,) in cursor.fetchall())  # VALUES order, whatever RETURNING's
-        parts = spendable_parts(credits, balance)
-        cursor.execute(
-            _rows_insert("ledger_lot", LOT_COLUMNS, 10, len(credits)),
-            [v for credit, (remaining, lot_status), transfer_id in zip(credits, parts, transfer_ids)
-             for v in lot_values(credit, remaining, lot_status, transfer_id)],
-        )
+        transfer_ids, _lots, _parts = insert_credits(cursor, credits, account_id, balance, source_id=purchase_id)
         line_ids = []
-        if line_params:
-            for values in line_params:
+        if line_rows:
+            for values in line_rows:
                 values[0] = purchase_id
-            cursor.execute(_rows_insert("purchases_purchaseline", LINE_COLUMNS, 13, len(line_params), "id, position"),
-                           [v for values in line_params for v in values])
-            line_ids = [line_id for line_id, _position in sorted(cursor.fetchall(), key=lambda found: found[1])]
-        if award_params:
-            for values in award_params:
+            line_ids = insert_line_values(line_rows)
+        if award_rows:
+            for values in award_rows:
                 values[8], values[9] = purchase_id, transfer_ids[-1]
-            cursor.execute(_rows_insert("awards_award", AWARD_COLUMNS, 17, len(award_params)), [v for values in award_params for v in values])
+            insert_award_values(award_rows)
         stored[5] = f'{{"id": {purchase_id}, {rest}' if rest != "}" else f'{{"id": {purchase_id}}}'
         insert_receipt(stored)
     _saved(purchase, lines, purchase_id, line_ids)
     return _body(template, purchase_id)
-
-
-def _rows_insert(table: str, columns: str, width: int, count: int, returning: str = "") -> str:
-    row = "(" + ", ".join(["%s"] * width) + ")"
-    return f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * count)}" + (f" RETURNING {returning}" if returning else "")
 
 
 def _saved(purchase: Purchase, lines: list[PurchaseLine], purchase_id: int, line_ids: list[int]) -> None:
