@@ -113,9 +113,11 @@ PREPARE_STATEMENTS = os.environ.get("FIDELO_PG_PREPARE", "1").strip().lower() no
 # for statements of at most 50 parameters (psycopg._queries.MAX_CACHED_STATEMENT_PARAMS).
 # The purchase statement has 150 to 200 (its lines, the bonus, the award rows): it was parsed
 # again on every purchase, 0.2 ms of CPU, as much as the rules engine. Our long statements
-# come in a few shapes, and the cache stays bounded by psycopg's other limits (128 entries,
-# statements of at most 4 KB). psycopg is pinned; test_db checks the setting still applies.
+# come in a few shapes. Its length limit (4 KB) is raised too: with the rules' bonus and award
+# rows the statement is 5 to 8 KB. The cache stays bounded by its 128 entries (at most 4 MB of
+# text). psycopg is pinned; test_db checks the settings still apply.
 PSYCOPG_CACHED_PARAMS = 1000
+PSYCOPG_CACHED_LENGTH = 32 * 1024
 
 
 def _cache_long_statements() -> None:
@@ -123,6 +125,8 @@ def _cache_long_statements() -> None:
 
     if getattr(_queries, "MAX_CACHED_STATEMENT_PARAMS", PSYCOPG_CACHED_PARAMS) < PSYCOPG_CACHED_PARAMS:
         _queries.MAX_CACHED_STATEMENT_PARAMS = PSYCOPG_CACHED_PARAMS
+    if getattr(_queries, "MAX_CACHED_STATEMENT_LENGTH", PSYCOPG_CACHED_LENGTH) < PSYCOPG_CACHED_LENGTH:
+        _queries.MAX_CACHED_STATEMENT_LENGTH = PSYCOPG_CACHED_LENGTH
 
 
 def fetchone_prepared(sql: str, params: list) -> tuple | None:

@@ -19,14 +19,16 @@ def test_a_statement_of_many_parameters_gives_its_row():
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="psycopg's statement cache: PostgreSQL only")
 def test_psycopg_parses_a_statement_of_many_parameters_once():
-    # The purchase statement has 150 to 200 parameters; psycopg would parse it on every call.
+    # The purchase statement has 150 to 200 parameters and 5 to 8 KB of text with the rules'
+    # award rows; psycopg would parse it on every call.
     from psycopg import _queries
 
-    sql, params = _wide_statement(181)  # a text of its own: its 2nd and 3rd executions share a plan (core.db._replanned)
+    sql, params = _wide_statement(301)  # a text of its own: its 2nd and 3rd executions share a plan (core.db._replanned)
+    assert len(sql) > 4096 and len(params) > 50  # beyond both of psycopg's own limits
     fetchone_prepared(sql, params)
     fetchone_prepared(sql, params)
     hits = _queries._query2pg.cache_info().hits
-    assert fetchone_prepared(sql, params[::-1]) == tuple(range(181))[::-1]
+    assert fetchone_prepared(sql, params[::-1]) == tuple(range(301))[::-1]
     assert _queries._query2pg.cache_info().hits == hits + 1
 
 
