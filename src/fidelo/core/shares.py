@@ -27,8 +27,11 @@ def allocate(total: int, weights: Sequence[int]) -> list[int]:
             shares[0] = total
         return shares
     shares = [total * w // weight_sum for w in weights]
+    left = total - sum(shares)
+    if left == 0:  # shared exactly (always so with one positive weight): no remainder to hand out
+        return shares
     remainders = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % weight_sum), i))
-    for index in remainders[: total - sum(shares)]:
+    for index in remainders[:left]:
         shares[index] += 1
     return shares
 

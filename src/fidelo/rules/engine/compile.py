@@ -245,13 +245,23 @@ def event_count(ctx: Context, key: str, within_days: int | None) -> int:
     return ctx.member.counts_within.get((key, within_days), 0) + 1
 
 
+# The context fields whose conditions compare one value (eq / in): what they read, shared by
+# their checks and by the index that passes over the rules they fail (evaluate._Candidates).
+CONTEXT_VALUES: dict[str, Callable[[Context], Any]] = {
+    "store": lambda ctx: ctx.event.store,
+    "channel": lambda ctx: ctx.event.channel,
+    "weekday": lambda ctx: ctx.weekday,
+    "month": lambda ctx: ctx.month,
+    "member.tier": lambda ctx: ctx.member.tier or "",
+}
+
+
 def _context_check(condition: Condition, key: str) -> Callable[[Context], bool]:
     name, op, value = condition.field, condition.op, condition.value
     test = comparison(op, value)
-    if name == "store":
-        return lambda ctx: test(ctx.event.store)
-    if name == "channel":
-        return lambda ctx: test(ctx.event.channel)
+    read = CONTEXT_VALUES.get(name)
+    if read is not None:
+        return lambda ctx: test(read(ctx))
     if name == "amount":
         return lambda ctx: test(ctx.event.amount_minor)
     if name == "date":
@@ -260,17 +270,11 @@ def _context_check(condition: Condition, key: str) -> Callable[[Context], bool]:
             return lambda ctx: low <= ctx.date <= high
         test = comparison(op, dt.date.fromisoformat(value))
         return lambda ctx: test(ctx.date)
-    if name == "weekday":
-        return lambda ctx: test(ctx.weekday)
-    if name == "month":
-        return lambda ctx: test(ctx.month)
     if name == "time":
         start, end = (_minutes(item) for item in value)
         if start < end:
             return lambda ctx: start <= ctx.minute < end
         return lambda ctx: ctx.minute >= start or ctx.minute < end  # wraps past midnight
-    if name == "member.tier":
-        return lambda ctx: test(ctx.member.tier or "")
     if name == "member.interests":
         if op == "contains":
             return lambda ctx: value in ctx.member.interests
@@ -418,16 +422,27 @@ def main_award(rule: Rule) -> tuple[str, str]:
 LOOKUP_ATTRIBUTES = {"line.sku": "sku", "line.category": "category", "line.brand": "brand"}
 
 
+def lookup_values(condition: Condition) -> tuple[Any, ...] | None:
+    """The values an eq / in condition holds for, as keys of an index; None when it has none
+    (another operator, or an unhashable value: only its predicate can test it)."""
+    if condition.op not in ("eq", "in"):
+        return None
+    values = (condition.value,) if condition.op == "eq" else tuple(dict.fromkeys(condition.value))
+    try:
+        hash(values)
+    except TypeError:
+        return None
+    return values
+
+
 def _line_lookup(conditions: list[Condition], predicates: tuple[Callable[[Line], bool], ...]):
     """The first line condition that an index answers (eq / in on sku, category, brand), with the other predicates."""
     for position, condition in enumerate(conditions):
         attribute = LOOKUP_ATTRIBUTES.get(condition.field)
         if attribute is None or condition.op not in ("eq", "in"):
             continue
-        values = (condition.value,) if condition.op == "eq" else tuple(dict.fromkeys(condition.value))
-        try:
-            hash(values)
-        except TypeError:  # an unhashable value: no index, the predicates test it
+        values = lookup_values(condition)
+        if values is None:
             return None
         return attribute, values, predicates[:position] + predicates[position + 1:]
     return None

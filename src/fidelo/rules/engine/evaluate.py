@@ -12,11 +12,14 @@ from typing import Any
 
 from fidelo.rules.engine.arith import allocate, divide
 from fidelo.rules.engine.compile import (
+    CONTEXT_VALUES,
+    LOOKUP_ATTRIBUTES,
     Context,
     Plan,
     compile_rule,
     counter_key,
     event_count,
+    lookup_values,
     membership_years,
 )
 from fidelo.rules.engine.types import (
@@ -91,6 +94,85 @@ def _order(rule: Rule) -> tuple[int, int]:
     return (-rule.priority, rule.id)
 
 
+class _Candidates:
+    """The rules an event goes through, in evaluation order, and an index of those with one
+    condition only, "<field> is (one of) these values", on a line's sku / category / brand or
+    on the store, channel, weekday, month or member's tier: per field, each value's rules
+    (their positions in `rules`). Without explanations, such a rule is passed over at once
+    when the event holds none of its values, instead of being run: most of a catalogue's
+    product, category, store and tier offers, on most events."""
+
+    __slots__ = ("indexed", "on_context", "on_lines", "rules")
+
+    def __init__(self, rules: list[Rule]) -> None:
+        self.rules = tuple(rules)
+        on_lines: dict[str, dict[Any, list[int]]] = {}
+        on_context: dict[str, dict[Any, list[int]]] = {}
+        for position, rule in enumerate(self.rules):
+            compile_rule(rule)
+            if len(rule.conditions) != 1:
+                continue
+            condition = rule.conditions[0]
+            values = lookup_values(condition)
+            if values is None:
+                continue
+            if condition.field in LOOKUP_ATTRIBUTES:
+                table = on_lines.setdefault(LOOKUP_ATTRIBUTES[condition.field], {})
+            elif condition.field in CONTEXT_VALUES:
+                table = on_context.setdefault(condition.field, {})
+            else:
+                continue
+            for value in values:
+                table.setdefault(value, []).append(position)
+
+        def frozen(tables: dict[str, dict[Any, list[int]]]) -> dict[str, dict[Any, tuple[int, ...]]]:
+            return {name: {value: tuple(found) for value, found in table.items()} for name, table in tables.items()}
+
+        self.on_lines, self.on_context = frozen(on_lines), frozen(on_context)
+        self.indexed = frozenset(
+            position for tables in (self.on_lines, self.on_context) for table in tables.values() for found in table.values() for position in found
+        )
+
+    def holding_a_value(self, ctx: Context) -> set[int]:
+        """The indexed rules whose value the event holds (on some line, or in its context)."""
+        found: set[int] = set()
+        for attribute, table in self.on_lines.items():
+            for line in ctx.lines:
+                positions = table.get(getattr(line, attribute))
+                if positions:
+                    found.update(positions)
+        for name, table in self.on_context.items():
+            positions = table.get(CONTEXT_VALUES[name](ctx))
+            if positions:
+                found.update(positions)
+        return found
+
+
+# The candidates of a rule set for an event type, kept while the set is: the purchase path
+# hands the same tuple of rules on every event until the rules change (rules.selectors caches
+# it). The tuple itself is kept with them, so that its id is not reused while it is a key.
+_candidates: dict[tuple[int, str, str], tuple[tuple[Rule, ...], _Candidates]] = {}
+_MAX_CANDIDATES = 256
+
+
+def _candidates_for(rules: Sequence[Rule], event: Event) -> _Candidates:
+    key = (id(rules), event.type, event.name)
+    found = _candidates.get(key)
+    if found is not None and found[0] is rules:
+        return found[1]
+    listening = [
+        rule for rule in rules
+        if rule.event_type == event.type and (rule.event_type != CUSTOM or rule.event_name == event.name)
+    ]
+    listening.sort(key=_order)
+    candidates = _Candidates(listening)
+    if isinstance(rules, tuple):  # a list may change under the same id: not kept
+        if len(_candidates) >= _MAX_CANDIDATES:
+            _candidates.clear()
+        _candidates[key] = (rules, candidates)
+    return candidates
+
+
 def evaluate(
     event: Event, member: MemberFacts, terms: ProgramTerms, rules: Sequence[Rule], usage: Mapping[int, Usage],
     *, explain: bool = True, campaign_room: Mapping[str, int] | None = None,
@@ -117,14 +199,11 @@ def evaluate(
                 why=Why("tier_multiplier", {"tier": member.tier or "", "percent": percent}), line_amounts=line_amounts,
             ))
 
-    candidates = [
-        rule for rule in rules
-        if rule.event_type == event.type and (rule.event_type != CUSTOM or rule.event_name == event.name)
-    ]
-    candidates.sort(key=_order)
+    candidates = _candidates_for(rules, event)
+    holding = candidates.holding_a_value(ctx) if not explain and candidates.indexed else None
     moment = event.occurred_at
     winner: Rule | None = None
-    for rule in candidates:
+    for position, rule in enumerate(candidates.rules):
         if winner is not None:
             skipped.append(_skip(rule, "exclusive_rule_won", winner=winner.name, winner_id=winner.id))
             continue
@@ -134,6 +213,8 @@ def evaluate(
         if rule.ends_at is not None and moment >= rule.ends_at:
             skipped.append(_skip(rule, "rule_ended", ends_at=rule.ends_at.isoformat()))
             continue
+        if holding is not None and position in candidates.indexed and position not in holding:
+            continue  # its only condition fails: the event holds none of its values
         plan = rule.plan or compile_rule(rule)
         failed, matching = plan.failing(ctx, explain)
         if failed is not None:
