@@ -103,6 +103,12 @@ TEMPLATES = [
 # --- Database -----------------------------------------------------------------------------
 
 DATABASE_URL = os.environ.get("FIDELO_DATABASE_URL", "")
+# SQLite: the WAL is copied back into the database (a checkpoint) by fidelo.core.db once a
+# process has committed this many write transactions, after it released the write lock;
+# SQLite's automatic checkpoint, run by the committing writer while every other writer
+# waits, only past this many pages of WAL (about 80 MB), should nothing else have done it.
+SQLITE_CHECKPOINT_EVERY = 256
+SQLITE_AUTOCHECKPOINT_PAGES = 20_000
 if DATABASE_URL:
     # Persistent connections. The health check (a SELECT 1 before each request's first
     # query) costs a round trip per request; off by default, a dead connection is dropped
@@ -128,7 +134,12 @@ else:
                 "timeout": 30,
                 # WAL lets readers run beside the writer; synchronous=NORMAL in WAL mode is
                 # durable across a process crash (what SIGKILL does), not across power loss.
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+                # SQLite's own checkpoint (wal_autocheckpoint) is only a backstop: fidelo.core.db
+                # checkpoints after the write lock is released (see SQLITE_CHECKPOINT_EVERY).
+                "init_command": (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; "
+                    f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES};"
+                ),
             },
             "TEST": {"NAME": os.environ.get("FIDELO_TEST_SQLITE_NAME", str(DATA_DIR / "test.sqlite3"))},
         }

@@ -20,6 +20,7 @@ import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator, TypeVar
 
+from django.conf import settings
 from django.db import connection, transaction
 
 _sqlite_writer = threading.RLock()
@@ -64,12 +65,34 @@ def _sqlite_write_lock() -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+# SQLite copies the WAL back into the database file (a checkpoint) from the connection that
+# commits, once the WAL passes wal_autocheckpoint pages: inside that writer's COMMIT, so
+# while it holds the write lock every other writer queues on (and with the checkpoint's
+# fsync). It cost a third of a redemption's time under the lock. Each process checkpoints
+# itself instead, every SQLITE_CHECKPOINT_EVERY write transactions, once the lock is
+# released: a PASSIVE checkpoint runs beside the other writers and readers. SQLite's own
+# checkpoint stays, far later, as a backstop for writes made outside write_transaction.
+_commits_since_checkpoint = 0
+
+
+def _checkpoint_now_and_then() -> None:
+    global _commits_since_checkpoint
+    _commits_since_checkpoint += 1  # threads may lose an increment: a checkpoint comes a little later
+    if _commits_since_checkpoint < settings.SQLITE_CHECKPOINT_EVERY:
+        return
+    _commits_since_checkpoint = 0
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        cursor.fetchall()
+
+
 @contextmanager
 def write_transaction() -> Iterator[None]:
     if not connection.in_atomic_block:
         if connection.vendor == "sqlite":
             with _sqlite_write_lock(), transaction.atomic():
                 yield
+            _checkpoint_now_and_then()
         else:
             with transaction.atomic():
                 yield

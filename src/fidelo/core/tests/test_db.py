@@ -40,3 +40,55 @@ def test_a_statement_is_prepared_again_as_its_executions_double():
     texts = [_replanned(sql) for _ in range(16)]
     assert [text.removeprefix(sql) for text in texts[:4]] == [" /* plan 1 */", " /* plan 2 */", " /* plan 2 */", " /* plan 3 */"]
     assert len(set(texts)) == 5  # executions 1, 2-3, 4-7, 8-15, 16
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's WAL checkpoints")
+@pytest.mark.django_db(transaction=True)
+def test_sqlite_checkpoints_after_the_write_lock_is_released(monkeypatch, settings):
+    # SQLite's own checkpoint runs inside a writer's COMMIT, while every other writer waits:
+    # it is only a backstop, far later; each process checkpoints itself between write transactions.
+    from contextlib import contextmanager
+
+    from fidelo.core import db
+    from fidelo.core.db import write_transaction
+
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_autocheckpoint")
+        assert cursor.fetchone()[0] == settings.SQLITE_AUTOCHECKPOINT_PAGES
+        cursor.execute("CREATE TABLE checkpoint_probe (n integer)")
+    settings.SQLITE_CHECKPOINT_EVERY = 3
+    monkeypatch.setattr(db, "_commits_since_checkpoint", 0)
+    locked = {"now": False}
+    real_lock = db._sqlite_write_lock
+
+    @contextmanager
+    def watched_lock():
+        with real_lock():
+            locked["now"] = True
+            try:
+                yield
+            finally:
+                locked["now"] = False
+
+    monkeypatch.setattr(db, "_sqlite_write_lock", watched_lock)
+    checkpoints = []
+
+    def spy(execute, sql, params, many, context):
+        if "wal_checkpoint" in sql:
+            checkpoints.append({"locked": locked["now"], "in_transaction": connection.in_atomic_block})
+        return execute(sql, params, many, context)
+
+    try:
+        with connection.execute_wrapper(spy):
+            for n in range(7):
+                with write_transaction(), connection.cursor() as cursor:
+                    cursor.execute("INSERT INTO checkpoint_probe (n) VALUES (%s)", [n])
+        # The 3rd and 6th write transactions checkpointed, each once its lock was released.
+        assert checkpoints == [{"locked": False, "in_transaction": False}] * 2
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            busy, frames, copied = cursor.fetchone()
+        assert busy == 0 and frames == copied  # the WAL is all copied back
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE checkpoint_probe")
