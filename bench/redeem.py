@@ -8,7 +8,10 @@ of `fidelo serve`, loaded by the same client at the same concurrency for the sam
 
 1. earn: POST /api/v1/purchases (bench/earn.lua, exactly as `fidelo bench earn`);
 2. redeem: POST /api/v1/members/{id}/redemptions {"reward_id": R, "channel": "api"} with a
-   unique Idempotency-Key and a random member (bench/redeem.lua).
+   unique Idempotency-Key and a random member (bench/redeem.lua);
+
+after a warm-up of each, twice in turn (earn, redeem, earn, redeem), so that a machine whose
+speed drifts during the run weighs on both alike.
 
 Printed: redemptions per second, p50/p99, purchases per second, the ratio redeem / earn
 (target: at least 0.8). Checked afterwards: vouchers in the database = 201 responses (+ the
@@ -68,34 +71,40 @@ def _run_backend(backend: str, options: dict, console) -> dict:
         earn_common = {"options": options, "setup": setup, "occurred_at": occurred_at}
 
         console.print(f"  Fidelo: {options['workers']} workers × {options['threads']} threads, {options['concurrency']} connections, "
-                      f"{options['duration']:g} s of earn then {options['duration']:g} s of redeem")
+                      f"earn then redeem, twice in turn, {options['duration']:g} s each")
+        earns: list[Load] = []
+        redeems: list[Load] = []
         with Server("fidelo.wsgi:application", env, options["workers"], options["threads"]).start(root) as server:
-            earn_warm = _earn_load(server.url, f"ew{suffix}", duration=options["warmup"], **earn_common)
-            earn = _earn_load(server.url, f"em{suffix}", duration=options["duration"], **earn_common)
-            redeem_warm = _redeem_load(server.url, f"rw{suffix}", duration=options["warmup"], options=options, setup=setup)
-            redeem = _redeem_load(server.url, f"rm{suffix}", duration=options["duration"], options=options, setup=setup)
+            warm = [_earn_load(server.url, f"ew{suffix}", duration=options["warmup"], **earn_common),
+                    _redeem_load(server.url, f"rw{suffix}", duration=options["warmup"], options=options, setup=setup)]
+            for turn in range(2):  # in turn, so that a noisy neighbour or a drifting machine hurts both alike
+                earns.append(_earn_load(server.url, f"em{turn}{suffix}", duration=options["duration"], **earn_common))
+                redeems.append(_redeem_load(server.url, f"rm{turn}{suffix}", duration=options["duration"], options=options, setup=setup))
         check = django_step("redeem", "verify", env, "--org", str(setup["org_id"]), "--reward", str(setup["reward_id"]))
 
-        vouchers_201 = redeem_warm.ok + redeem.ok
-        vouchers_unanswered = redeem_warm.unanswered + redeem.unanswered
-        purchases_201 = earn_warm.ok + earn.ok
-        purchases_unanswered = earn_warm.unanswered + earn.unanswered
-        # Purchases in flight when the earn load stopped are completed by the server during the redeem load.
+        earn_loads, redeem_loads = [warm[0], *earns], [warm[1], *redeems]
+        vouchers_201 = sum(load.ok for load in redeem_loads)
+        vouchers_unanswered = sum(load.unanswered for load in redeem_loads)
+        purchases_201 = sum(load.ok for load in earn_loads)
+        purchases_unanswered = sum(load.unanswered for load in earn_loads)
+        # Purchases in flight when an earn load stopped are completed by the server during the next redeem load.
         vouchers_ok = vouchers_201 <= check["vouchers"] <= vouchers_201 + vouchers_unanswered
         purchases_ok = purchases_201 <= check["purchases"] <= purchases_201 + purchases_unanswered
-        non_201 = redeem.other + redeem_warm.other + earn.other + earn_warm.other
-        ratio = redeem.per_s / earn.per_s if earn.per_s else 0.0
+        non_201 = sum(load.other for load in earn_loads + redeem_loads)
+        redeem_per_s, earn_per_s = _per_s(redeems), _per_s(earns)
+        ratio = redeem_per_s / earn_per_s if earn_per_s else 0.0
         return {
-            "per_s": round(redeem.per_s, 1),
-            "p50_ms": round(redeem.p50_ms, 2),
-            "p99_ms": round(redeem.p99_ms, 2),
-            "earn_per_s": round(earn.per_s, 1),
-            "earn_p50_ms": round(earn.p50_ms, 2),
-            "earn_p99_ms": round(earn.p99_ms, 2),
+            "per_s": round(redeem_per_s, 1),
+            "p50_ms": round(max(load.p50_ms for load in redeems), 2),  # of the two turns, the worse
+            "p99_ms": round(max(load.p99_ms for load in redeems), 2),
+            "earn_per_s": round(earn_per_s, 1),
+            "earn_p50_ms": round(max(load.p50_ms for load in earns), 2),
+            "earn_p99_ms": round(max(load.p99_ms for load in earns), 2),
+            "turns": {"redeem_per_s": [round(load.per_s, 1) for load in redeems], "earn_per_s": [round(load.per_s, 1) for load in earns]},
             "ratio": round(ratio, 3),
             "target": {"ratio": TARGET_RATIO, "met": ratio >= TARGET_RATIO},
             "non_201": non_201,
-            "socket_errors": redeem.socket_errors + redeem_warm.socket_errors + earn.socket_errors + earn_warm.socket_errors,
+            "socket_errors": sum(load.socket_errors for load in earn_loads + redeem_loads),
             "verify": {
                 "vouchers_in_db": check["vouchers"],
                 "responses_201": vouchers_201,
@@ -109,14 +118,19 @@ def _run_backend(backend: str, options: dict, console) -> dict:
                 "first_drifts": check["first_drifts"],
                 "ok": vouchers_ok and purchases_ok and check["points_spent_ok"] and check["drifts"] == 0 and non_201 == 0,
             },
-            "client": redeem.client,
-            "duration_s": round(redeem.duration_s, 2),
+            "client": redeems[0].client,
+            "duration_s": round(sum(load.duration_s for load in redeems), 2),
             "concurrency": options["concurrency"],
             "workers": options["workers"],
             "threads": options["threads"],
             "members": options["members"],
             "loadavg_1m_before": load_before,  # other work on the machine skews the figures: check it
         }
+
+
+def _per_s(loads: list[Load]) -> float:
+    duration = sum(load.duration_s for load in loads)
+    return sum(load.ok for load in loads) / duration if duration else 0.0
 
 
 def _redeem_load(url: str, prefix: str, *, duration: float, options: dict, setup: dict) -> Load:
@@ -142,7 +156,7 @@ def _print_table(results: dict, options: dict, console) -> None:
     from rich.table import Table
 
     table = Table(title=f"fidelo bench redeem — {options['concurrency']} connections, {options['workers']} workers × "
-                        f"{options['threads']} threads, {options['duration']:g} s each, client {options['client']}")
+                        f"{options['threads']} threads, 2 × {options['duration']:g} s each, client {options['client']}")
     for column in ("backend", "load", "per s", "p50 ms", "p99 ms", "ratio", "target", "checks"):
         table.add_column(column, justify="right" if column not in ("backend", "load", "checks") else "left")
     for backend, r in results.items():

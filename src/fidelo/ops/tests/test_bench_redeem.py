@@ -1,6 +1,6 @@
 """`fidelo bench redeem` at tiny scale: it runs end to end and its last line is the JSON summary.
 
-A smoke test of the harness (one server, the earn load then the redeem load, the checks), not
+A smoke test of the harness (one server, the earn and redeem loads twice in turn, the checks), not
 a performance test: one second of each load on SQLite with a few members. Runs in the SQLite
 pass of scripts/test only.
 """
@@ -36,6 +36,7 @@ def test_redeem_bench_prints_the_figures_as_json_last(tmp_path):
     assert {"per_s", "p50_ms", "p99_ms", "earn_per_s", "ratio", "verify"} <= set(sqlite)
     assert sqlite["per_s"] > 0 and sqlite["earn_per_s"] > 0
     assert sqlite["ratio"] == pytest.approx(sqlite["per_s"] / sqlite["earn_per_s"], abs=0.01)
+    assert len(sqlite["turns"]["redeem_per_s"]) == len(sqlite["turns"]["earn_per_s"]) == 2
     assert 0 < sqlite["p50_ms"] <= sqlite["p99_ms"]
     verify = sqlite["verify"]
     assert verify["ok"], verify
