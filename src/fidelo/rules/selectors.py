@@ -8,7 +8,7 @@ from django.db.models import F, QuerySet
 
 from fidelo.rules.engine.definition import Catalog, parse_rule
 from fidelo.rules.engine.errors import RuleInvalid
-from fidelo.rules.engine.evaluate import Needs, needs
+from fidelo.rules.engine.evaluate import Needs, RuleSet, needs
 from fidelo.rules.engine.types import Rule as EngineRule
 from fidelo.rules.errors import RuleNotFound
 from fidelo.rules.models import Rule, RuleVersion
@@ -40,7 +40,7 @@ class ActiveRules:
         """The rules listening to an event type, and what they need to know of the member."""
         found = self.by_type.get(event_type)
         if found is None:
-            listening = tuple(rule for rule in self.rules if rule.event_type == event_type)
+            listening = RuleSet(rule for rule in self.rules if rule.event_type == event_type)
             found = self.by_type[event_type] = (listening, needs(listening))
         return found
 
@@ -74,7 +74,7 @@ def active_rules(program: Program) -> ActiveRules:
             # The program changed under it (a currency mode, an attribute no longer
             # declared): the rule no longer applies rather than breaking every purchase.
             logger.warning("rule %s version %s no longer valid for organization %s; skipped", rule_id, version, organization_id)
-    rules = tuple(rules)
+    rules = RuleSet(rules)
     found = ActiveRules(rules=rules, needs=needs(rules), event_types=frozenset(rule.event_type for rule in rules))
     _active[organization_id] = (time.monotonic() + CACHE_SECONDS, found)
     return found

@@ -148,28 +148,31 @@ class _Candidates:
         return found
 
 
-# The candidates of a rule set for an event type, kept while the set is: the purchase path
-# hands the same tuple of rules on every event until the rules change (rules.selectors caches
-# it). The tuple itself is kept with them, so that its id is not reused while it is a key.
-_candidates: dict[tuple[int, str, str], tuple[tuple[Rule, ...], _Candidates]] = {}
-_MAX_CANDIDATES = 256
+class RuleSet(tuple):
+    """Rules evaluated together on many events (an organization's active rules): evaluate()
+    keeps here what it derives from them for each event type (their order, their index), for
+    as long as the set lives. A plain tuple or list of rules works too, derived anew each time.
+    A tuple subclass, so that it goes wherever the rules did."""
+
+    def candidates(self, event_type: str, event_name: str) -> _Candidates | None:
+        return self.__dict__.get((event_type, event_name))
+
+    def keep(self, event_type: str, event_name: str, candidates: _Candidates) -> None:
+        self.__dict__[(event_type, event_name)] = candidates
 
 
 def _candidates_for(rules: Sequence[Rule], event: Event) -> _Candidates:
-    key = (id(rules), event.type, event.name)
-    found = _candidates.get(key)
-    if found is not None and found[0] is rules:
-        return found[1]
+    kept = rules.candidates(event.type, event.name) if isinstance(rules, RuleSet) else None
+    if kept is not None:
+        return kept
     listening = [
         rule for rule in rules
         if rule.event_type == event.type and (rule.event_type != CUSTOM or rule.event_name == event.name)
     ]
     listening.sort(key=_order)
     candidates = _Candidates(listening)
-    if isinstance(rules, tuple):  # a list may change under the same id: not kept
-        if len(_candidates) >= _MAX_CANDIDATES:
-            _candidates.clear()
-        _candidates[key] = (rules, candidates)
+    if isinstance(rules, RuleSet):
+        rules.keep(event.type, event.name, candidates)
     return candidates
 
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fidelo.rules.engine import evaluate
-from fidelo.rules.engine.evaluate import _candidates_for
+from fidelo.rules.engine.evaluate import RuleSet, _candidates_for
 from fidelo.rules.tests.test_engine_helpers import (
     UTC,
     line,
@@ -85,8 +85,17 @@ def test_which_rules_are_indexed():
     assert sorted(candidates.rules[position].id for position in candidates.indexed) == [1, 3, 8]
 
 
+def test_a_rule_set_keeps_its_candidates_and_other_sequences_do_not():
+    rules = _rules([([0], 0, 0, False), ([5], 0, 1, False)])
+    event = purchase(line("S1", category="cafe"))
+    kept = RuleSet(rules)
+    assert _candidates_for(kept, event) is _candidates_for(kept, event)  # the purchase path's rules: derived once
+    assert [rule.id for rule in _candidates_for(kept, event).rules] == [2, 1]  # by priority
+    assert _candidates_for(rules, event) is not _candidates_for(rules, event)
+    assert evaluate(event, member(), terms(event), kept, {}, explain=False) == evaluate(event, member(), terms(event), rules, {}, explain=False)
+
+
 def test_a_list_of_rules_changed_in_place_is_read_again():
-    # The index is kept for a tuple of rules (the purchase path's); a list may change under the same id.
     rules = [rule([CONDITIONS[0]], id=1)]
     event = purchase(line("S1", category="cafe"))
     assert [award.rule_id for award in evaluate(event, member(), terms(event), rules, {}, explain=False).awards] == [1]
