@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from fidelo.events.facts import (
     Capped,
     FactsQuery,
+    FactsShape,
     campaign_rooms,
     facts_query,
+    facts_shape,
     member_facts,
 )
 from fidelo.members.models import Member
@@ -53,9 +55,10 @@ class _Listening:
     needs: Needs
     capped: tuple[Capped, ...]  # the rules with limits, whose usage is loaded
     budgets: dict[int, int]  # rule id -> budget, for the rules that have one
+    shape: FactsShape  # the member facts' subqueries, to bind to each event's time
 
 
-def _listening(rules: ActiveRules, event_type: str) -> _Listening:
+def _listening(rules: ActiveRules, event_type: str, organization_id: int) -> _Listening:
     def build() -> _Listening:
         listening, wanted = rules.for_type(event_type)
         capped = tuple(
@@ -65,9 +68,9 @@ def _listening(rules: ActiveRules, event_type: str) -> _Listening:
             for rule in listening if rule.id in wanted.usage_rule_ids
         )
         budgets = {rule.id: rule.limits.budget for rule in listening if rule.limits.budget is not None}
-        return _Listening(listening, wanted, capped, budgets)
+        return _Listening(listening, wanted, capped, budgets, facts_shape(needs=wanted, capped=capped, organization_id=organization_id))
 
-    return rules.remember(("earning", event_type), build)
+    return rules.remember(("earning", event_type), build)  # a rule set is one organization's
 
 
 def member_with_facts(
@@ -80,9 +83,8 @@ def member_with_facts(
     rules = active_rules(program)
     query = None
     if rules.for_event(event_type) and at.tzinfo is not None:  # a naive time is refused by the plan, with its own error
-        found = _listening(rules, event_type)
-        query = facts_query(at=at, needs=found.needs, timezone=program.organization.timezone, capped=found.capped,
-                            organization_id=program.organization_id)
+        found = _listening(rules, event_type, program.organization_id)
+        query = facts_query(at=at, timezone=program.organization.timezone, shape=found.shape)
     if query is None or not query.selects:
         return member_lookup(program.organization, lean=True, **identifier), None
     member, values = member_lookup_with(program.organization, selects=query.sql("m.id"), params=query.bound(None), **identifier)
@@ -104,7 +106,7 @@ def rules_evaluate(
     if not rules.for_event(event.type) and (multiplier == 100 or base_units == 0):
         return None
     timezone = program.organization.timezone
-    found = _listening(rules, event.type)
+    found = _listening(rules, event.type, program.organization_id)
     listening, wanted = found.rules, found.needs
     usage: dict[int, engine.Usage] = {}
     campaign_room: dict[str, int] = {}

@@ -6,6 +6,7 @@ not written yet when the rules are evaluated).
 """
 
 import datetime as dt
+import functools
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,6 +50,23 @@ class Capped:
 MEMBER = object()  # in a FactsQuery's parameters: the member's id
 
 
+class _When:
+    """In a FactsShape's parameters: a value taken from the event's time when it is bound."""
+
+    __slots__ = ("days", "what")
+
+    def __init__(self, what: str, days: int = 0) -> None:
+        self.what, self.days = what, days
+
+
+DAY, MONTH_START, MOMENT = _When("day"), _When("month"), _When("moment")  # local day, its month's first day, the time
+
+
+@functools.lru_cache(maxsize=256)
+def _formatted(selects: tuple[str, ...], member_sql: str) -> tuple[str, ...]:
+    return tuple(select.format(member=member_sql) for select in selects)
+
+
 class Facts(NamedTuple):
     member: MemberFacts
     usage: dict[int, Usage]  # per capped rule
@@ -73,8 +91,8 @@ class FactsQuery:
     capped: tuple[Capped, ...]
     campaigns: tuple[str, ...] = ()  # whose budget's room is read (the last selects)
 
-    def sql(self, member_sql: str) -> list[str]:
-        return [select.format(member=member_sql) for select in self.selects]
+    def sql(self, member_sql: str) -> tuple[str, ...]:
+        return _formatted(self.selects, member_sql)
 
     def bound(self, member_id: int | None) -> list:
         """The parameters in order: the member's id for MEMBER, or nothing when `{member}` is a column."""
@@ -108,38 +126,70 @@ class FactsQuery:
         return Facts(facts, usage, campaign_room)
 
 
-def facts_query(*, at: dt.datetime, needs: Needs, timezone: str, capped: Sequence[Capped] = (), organization_id: int = 0) -> FactsQuery:
+@dataclass(frozen=True)
+class FactsShape:
+    """The subqueries for what a set of rules needs, with markers where a value comes from the
+    event's time (DAY, MONTH_START, MOMENT, or a moment some days before): what depends on the
+    rules only, built once per rule set (events.earning keeps it), bound per event."""
+
+    selects: tuple[str, ...]
+    params: tuple[tuple, ...]
+    needs: Needs
+    capped: tuple[Capped, ...]
+    campaigns: tuple[str, ...]
+
+
+def facts_shape(*, needs: Needs, capped: Sequence[Capped] = (), organization_id: int = 0) -> FactsShape:
     """The subqueries for the member facts `needs` asks for, and what each capped rule already gave."""
     selects: list[str] = []
     params: list[tuple] = []
-    moment = db_time(at)
-    day = local_date(at, timezone)
-    adapt = connection.ops.adapt_datefield_value
     for rule in capped:
         # Today, this month, ever (those its limits read), in the kind they count; and its budget spent.
-        for since in _windows(rule, day):
+        for since in _windows(rule):
             selects.append(
                 "(SELECT COALESCE(SUM(amount - reversed), 0) FROM awards_award WHERE member_id = {member} AND rule_id = %s AND kind = %s"
                 + (" AND local_day >= %s)" if since is not None else ")")
             )
-            params.append((MEMBER, rule.rule_id, rule.kind) + ((adapt(since),) if since is not None else ()))
+            params.append((MEMBER, rule.rule_id, rule.kind) + ((since,) if since is not None else ()))
         if rule.budget:
             selects.append("(SELECT COALESCE(MAX(spent), 0) FROM rules_rulebudget WHERE rule_id = %s)")
             params.append((rule.rule_id,))
     for key in sorted(needs.counts):
         table, extra, extra_params = _source(key)
         selects.append(f"(SELECT COUNT(*) FROM {table} WHERE member_id = {{member}}{extra} AND occurred_at <= %s)")
-        params.append((MEMBER, *extra_params, moment))
+        params.append((MEMBER, *extra_params, MOMENT))
     for key, days in sorted(needs.counts_within):
         table, extra, extra_params = _source(key)
         selects.append(f"(SELECT COUNT(*) FROM {table} WHERE member_id = {{member}}{extra} AND occurred_at <= %s AND occurred_at > %s)")
-        params.append((MEMBER, *extra_params, moment, db_time(at - dt.timedelta(days=days))))
+        params.append((MEMBER, *extra_params, MOMENT, _When("ago", days)))
     campaigns = tuple(sorted(needs.campaigns))
     for code in campaigns:  # what the campaign's budget has left for its rules (NULL: no budget)
         selects.append("(SELECT budget - budget_spent FROM rewards_campaign WHERE organization_id = %s AND code = %s AND budget IS NOT NULL)")
         params.append((organization_id, code))
-    return FactsQuery(selects=tuple(selects), params=tuple(params), at=at, timezone=timezone, needs=needs, capped=tuple(capped),
-                      campaigns=campaigns)
+    return FactsShape(selects=tuple(selects), params=tuple(params), needs=needs, capped=tuple(capped), campaigns=campaigns)
+
+
+def facts_query(
+    *, at: dt.datetime, timezone: str, needs: Needs | None = None, capped: Sequence[Capped] = (), organization_id: int = 0,
+    shape: FactsShape | None = None,
+) -> FactsQuery:
+    """The subqueries of `shape` (else of facts_shape(needs, capped)) bound to the event's time."""
+    if shape is None:
+        shape = facts_shape(needs=needs or Needs(), capped=capped, organization_id=organization_id)
+    day = local_date(at, timezone)
+    adapt = connection.ops.adapt_datefield_value
+    moment = db_time(at)
+    known: dict[_When, object] = {DAY: adapt(day), MONTH_START: adapt(day.replace(day=1)), MOMENT: moment}
+
+    def value(item):
+        if item.__class__ is not _When:
+            return item
+        found = known.get(item)
+        return found if found is not None else db_time(at - dt.timedelta(days=item.days))
+
+    params = tuple(tuple(value(item) for item in group) for group in shape.params)
+    return FactsQuery(selects=shape.selects, params=params, at=at, timezone=timezone, needs=shape.needs, capped=shape.capped,
+                      campaigns=shape.campaigns)
 
 
 def member_facts(
@@ -166,9 +216,9 @@ def campaign_rooms(organization_id: int, codes) -> dict[str, int]:
         return {code: int(room) for code, room in cursor.fetchall()}
 
 
-def _windows(rule: Capped, day: dt.date) -> list[dt.date | None]:
+def _windows(rule: Capped) -> list[_When | None]:
     """The first local day of each usage window the rule's limits read (None: ever), in Usage's order."""
-    return [since for since, wanted in ((day, rule.day), (day.replace(day=1), rule.month), (None, rule.total)) if wanted]
+    return [since for since, wanted in ((DAY, rule.day), (MONTH_START, rule.month), (None, rule.total)) if wanted]
 
 
 def _month_index(day: dt.date) -> int:

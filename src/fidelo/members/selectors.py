@@ -1,5 +1,7 @@
 """Reads for members, always scoped by organization."""
 
+import functools
+
 from django.db import connection
 from django.db.models import Q, QuerySet
 
@@ -47,7 +49,7 @@ def member_lookup(
 
 
 def member_lookup_with(
-    organization: Organization, *, selects: list[str], params: list, member_id: int | None = None, card: str | None = None,
+    organization: Organization, *, selects: tuple[str, ...], params: list, member_id: int | None = None, card: str | None = None,
     email: str | None = None, phone: str | None = None, external_id: str | None = None,
 ) -> tuple[Member, tuple]:
     """member_lookup(lean=True), with scalar subqueries on the member (`m.id`) read in the same
@@ -56,16 +58,18 @@ def member_lookup_with(
     Returns the lean member and the subqueries' values, in order.
     """
     kind, raw, column, value = _identifier(organization, member_id=member_id, card=card, email=email, phone=phone, external_id=external_id)
-    # `column` comes from _identifier_column's fixed set, never from input; `selects` from the caller's code.
-    row = fetchone_prepared(
-        f"SELECT {', '.join('m.' + name for name in LEAN_FIELDS)}, {', '.join(selects)} FROM members_member m "
-        f"WHERE m.organization_id = %s AND m.{column} = %s",
-        [*params, organization.id, value],
-    )
+    row = fetchone_prepared(_lookup_with_sql(tuple(selects), column), [*params, organization.id, value])
     if row is None:
         raise MemberNotFound(f"No member with {kind} {raw}", identifier=kind)
     lean = len(LEAN_FIELDS)
     return Member.from_db("default", LEAN_FIELDS, _converted(row[:lean])), tuple(row[lean:])
+
+
+@functools.lru_cache(maxsize=256)
+def _lookup_with_sql(selects: tuple[str, ...], column: str) -> str:
+    # `column` comes from _identifier_column's fixed set, never from input; `selects` from the caller's code.
+    return (f"SELECT {', '.join('m.' + name for name in LEAN_FIELDS)}, {', '.join(selects)} FROM members_member m "
+            f"WHERE m.organization_id = %s AND m.{column} = %s")
 
 
 def _identifier(organization: Organization, **given_values) -> tuple[str, object, str, object]:

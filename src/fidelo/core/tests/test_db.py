@@ -17,6 +17,18 @@ def test_a_statement_of_many_parameters_gives_its_row():
     assert fetchone_prepared(sql, params) == tuple(range(180))
 
 
+def test_placeholders_and_percent_signs_as_on_a_django_cursor():
+    assert fetchone_prepared("SELECT %s || '%%', CAST(%s AS integer)", ["a", 7]) == ("a%", 7)
+    assert fetchone_prepared("SELECT 1 WHERE 1 = %s", [2]) is None
+
+
+def test_database_errors_are_djangos():
+    from django.db import DatabaseError
+
+    with pytest.raises(DatabaseError):
+        fetchone_prepared("SELECT no_such_column FROM members_member WHERE id = %s", [1])
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="psycopg's statement cache: PostgreSQL only")
 def test_psycopg_parses_a_statement_of_many_parameters_once():
     # The purchase statement has 150 to 200 parameters and 5 to 8 KB of text with the rules'
