@@ -102,10 +102,11 @@ class _Candidates:
     when the event holds none of its values, instead of being run: most of a catalogue's
     product, category, store and tier offers, on most events."""
 
-    __slots__ = ("indexed", "on_context", "on_lines", "rules")
+    __slots__ = ("indexed", "limited", "on_context", "on_lines", "rules")
 
     def __init__(self, rules: list[Rule]) -> None:
         self.rules = tuple(rules)
+        self.limited = tuple(rule.limits != NO_LIMITS for rule in self.rules)  # whose limits apply
         on_lines: dict[str, dict[Any, list[int]]] = {}
         on_context: dict[str, dict[Any, list[int]]] = {}
         for position, rule in enumerate(self.rules):
@@ -227,7 +228,7 @@ def evaluate(
         if matching is None:
             matching = plan.matching(ctx) if plan.uses_lines else ctx.all_lines
         drafts = [draft for draft in (produce(ctx, matching) for produce in plan.effects) if draft is not None]
-        limited = rule.limits != NO_LIMITS
+        limited = candidates.limited[position]
         if limited:
             drafts, reached = _apply_limits(rule, plan, drafts, usage.get(rule.id, NO_USAGE))
             if reached is not None:
