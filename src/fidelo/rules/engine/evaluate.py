@@ -155,15 +155,16 @@ class RuleSet(tuple):
     as long as the set lives. A plain tuple or list of rules works too, derived anew each time.
     A tuple subclass, so that it goes wherever the rules did."""
 
-    def candidates(self, event_type: str, event_name: str) -> _Candidates | None:
-        return self.__dict__.get((event_type, event_name))
+    by_event: dict[tuple[str, str], _Candidates]  # (event type, custom event's name) -> what evaluate() derived
 
-    def keep(self, event_type: str, event_name: str, candidates: _Candidates) -> None:
-        self.__dict__[(event_type, event_name)] = candidates
+    def __new__(cls, rules=()):
+        self = super().__new__(cls, rules)
+        self.by_event = {}
+        return self
 
 
 def _candidates_for(rules: Sequence[Rule], event: Event) -> _Candidates:
-    kept = rules.candidates(event.type, event.name) if isinstance(rules, RuleSet) else None
+    kept = rules.by_event.get((event.type, event.name)) if isinstance(rules, RuleSet) else None
     if kept is not None:
         return kept
     listening = [
@@ -173,7 +174,7 @@ def _candidates_for(rules: Sequence[Rule], event: Event) -> _Candidates:
     listening.sort(key=_order)
     candidates = _Candidates(listening)
     if isinstance(rules, RuleSet):
-        rules.keep(event.type, event.name, candidates)
+        rules.by_event[(event.type, event.name)] = candidates
     return candidates
 
 
