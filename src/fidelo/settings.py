@@ -122,7 +122,7 @@ else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": "fidelo.core.sqlite",  # Django's, its placeholder conversion kept per text (core/sqlite/base.py)
             "NAME": str(DATA_DIR / "fidelo.sqlite3"),
             # Keep connections open: closing the last connection to a WAL database makes
             # SQLite checkpoint and remove the WAL, about a millisecond per request.

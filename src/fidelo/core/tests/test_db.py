@@ -104,3 +104,22 @@ def test_sqlite_checkpoints_after_the_write_lock_is_released(monkeypatch, settin
     finally:
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE checkpoint_probe")
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="the SQLite backend")
+def test_the_sqlite_backend_converts_placeholders_as_django_does_once_per_text():
+    from django.db.backends.sqlite3.base import SQLiteCursorWrapper as DjangoCursor
+
+    from fidelo.core.sqlite.base import qmark
+
+    assert connection.settings_dict["ENGINE"] == "fidelo.core.sqlite"
+    for text in ("SELECT %s, '%%s', '%%', %s", "SELECT 1", "UPDATE t SET a = %s WHERE b LIKE '%%x%%'"):
+        assert qmark(text) == DjangoCursor.convert_query(None, text)
+    hits = qmark.cache_info().hits
+    with connection.cursor() as cursor:
+        for n in range(3):
+            cursor.execute("SELECT %s || '%%' /* qmark cache test */", [str(n)])
+            assert cursor.fetchone() == (f"{n}%",)
+        cursor.execute("SELECT :a || :b", {"a": "x", "b": "y"})  # named parameters: converted as Django does
+        assert cursor.fetchone() == ("xy",)
+    assert qmark.cache_info().hits >= hits + 2
