@@ -15,15 +15,18 @@ is then always free.
 import contextvars
 import fcntl
 import functools
+import logging
 import os
 import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator, TypeVar
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from fidelo.core.sqlite.base import qmark
+
+logger = logging.getLogger(__name__)
 
 _sqlite_writer = threading.RLock()
 
@@ -83,9 +86,12 @@ def _checkpoint_now_and_then() -> None:
     if _commits_since_checkpoint < settings.SQLITE_CHECKPOINT_EVERY:
         return
     _commits_since_checkpoint = 0
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        cursor.fetchall()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            cursor.fetchall()
+    except DatabaseError:  # the write it follows is committed: it must not fail for this
+        logger.warning("SQLite checkpoint failed; the next one, or SQLite's own, will copy the WAL", exc_info=True)
 
 
 @contextmanager

@@ -123,3 +123,33 @@ def test_the_sqlite_backend_converts_placeholders_as_django_does_once_per_text()
         cursor.execute("SELECT :a || :b", {"a": "x", "b": "y"})  # named parameters: converted as Django does
         assert cursor.fetchone() == ("xy",)
     assert qmark.cache_info().hits >= hits + 2
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's WAL checkpoints")
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_checkpoint_does_not_fail_the_write_it_follows(monkeypatch, settings):
+    from django.db import OperationalError
+
+    from fidelo.core import db
+    from fidelo.core.db import write_transaction
+
+    settings.SQLITE_CHECKPOINT_EVERY = 1
+    monkeypatch.setattr(db, "_commits_since_checkpoint", 0)
+
+    def failing_checkpoint(execute, sql, params, many, context):
+        if "wal_checkpoint" in sql:
+            raise OperationalError("database is locked")
+        return execute(sql, params, many, context)
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE checkpoint_probe (n integer)")
+    try:
+        with connection.execute_wrapper(failing_checkpoint):
+            with write_transaction(), connection.cursor() as cursor:
+                cursor.execute("INSERT INTO checkpoint_probe (n) VALUES (%s)", [1])
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT n FROM checkpoint_probe")
+            assert cursor.fetchall() == [(1,)]
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE checkpoint_probe")
