@@ -160,6 +160,12 @@ class Load:
         return max(0, self.sent - self.ok - self.other)
 
 
+def per_s(loads: list[Load]) -> float:
+    """Requests answered 201 per second over several loads (turns) of the same kind."""
+    duration = sum(load.duration_s for load in loads)
+    return sum(load.ok for load in loads) / duration if duration else 0.0
+
+
 def run_wrk(*, url: str, script: Path, args: list[str], duration: float, concurrency: int, threads: int) -> Load:
     command = [
         wrk_path() or "wrk", "-t", str(max(1, min(threads, concurrency))), "-c", str(concurrency), "-d", f"{max(1, round(duration))}s",

@@ -36,6 +36,7 @@ from bench.common import (
     Load,
     Server,
     django_step,
+    per_s,
     random_suffix,
     run_python_client,
     run_wrk,
@@ -91,7 +92,7 @@ def _run_backend(backend: str, options: dict, console) -> dict:
         vouchers_ok = vouchers_201 <= check["vouchers"] <= vouchers_201 + vouchers_unanswered
         purchases_ok = purchases_201 <= check["purchases"] <= purchases_201 + purchases_unanswered
         non_201 = sum(load.other for load in earn_loads + redeem_loads)
-        redeem_per_s, earn_per_s = _per_s(redeems), _per_s(earns)
+        redeem_per_s, earn_per_s = per_s(redeems), per_s(earns)
         ratio = redeem_per_s / earn_per_s if earn_per_s else 0.0
         return {
             "per_s": round(redeem_per_s, 1),
@@ -126,11 +127,6 @@ def _run_backend(backend: str, options: dict, console) -> dict:
             "members": options["members"],
             "loadavg_1m_before": load_before,  # other work on the machine skews the figures: check it
         }
-
-
-def _per_s(loads: list[Load]) -> float:
-    duration = sum(load.duration_s for load in loads)
-    return sum(load.ok for load in loads) / duration if duration else 0.0
 
 
 def _redeem_load(url: str, prefix: str, *, duration: float, options: dict, setup: dict) -> Load:

@@ -31,7 +31,16 @@ import statistics
 import sys
 import time
 
-from bench.common import BENCH_DIR, Load, Server, django_step, random_suffix, run_python_client, run_wrk
+from bench.common import (
+    BENCH_DIR,
+    Load,
+    Server,
+    django_step,
+    per_s,
+    random_suffix,
+    run_python_client,
+    run_wrk,
+)
 from bench.earn import STORE_CODE, bench_database, run_backends
 from bench.earn import add_arguments as _earn_arguments
 
@@ -145,10 +154,8 @@ def _run_backend(backend: str, options: dict, console) -> dict:
                     unanswered[name] += load.unanswered
         checks = {name: django_step("rules", "verify", env, "--org", str(s["org_id"])) for name, s in (("base", base_setup), ("rules", rules_setup))}
 
-        def per_s(name: str) -> float:
-            return sum(load.ok for load in loads[name]) / sum(load.duration_s for load in loads[name])
-
-        ratio = per_s("rules") / per_s("base") if per_s("base") else 0.0
+        rules_per_s, base_per_s = per_s(loads["rules"]), per_s(loads["base"])
+        ratio = rules_per_s / base_per_s if base_per_s else 0.0
         counts_ok = all(responses[n] <= checks[n]["purchases"] <= responses[n] + unanswered[n] for n in responses)
         return {
             "engine_median_ms": profile["engine_median_ms"],
@@ -158,9 +165,9 @@ def _run_backend(backend: str, options: dict, console) -> dict:
             "plan_median_ms": profile["plan_median_ms"],
             "plan_p99_ms": profile["plan_p99_ms"],
             "awards_per_purchase": profile["awards_per_purchase"],
-            "rules_per_s": round(per_s("rules"), 1),
+            "rules_per_s": round(rules_per_s, 1),
             "rules_p99_ms": round(max(load.p99_ms for load in loads["rules"]), 2),
-            "base_per_s": round(per_s("base"), 1),
+            "base_per_s": round(base_per_s, 1),
             "base_p99_ms": round(max(load.p99_ms for load in loads["base"]), 2),
             "ratio": round(ratio, 3),
             "target": {"ratio": TARGET_RATIO, "met": ratio >= TARGET_RATIO},

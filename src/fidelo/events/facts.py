@@ -178,14 +178,12 @@ def facts_query(
         shape = facts_shape(needs=needs or Needs(), capped=capped, organization_id=organization_id)
     day = local_date(at, timezone)
     adapt = connection.ops.adapt_datefield_value
-    moment = db_time(at)
-    known: dict[_When, object] = {DAY: adapt(day), MONTH_START: adapt(day.replace(day=1)), MOMENT: moment}
+    known = {"day": adapt(day), "month": adapt(day.replace(day=1)), "moment": db_time(at)}
 
     def value(item):
         if item.__class__ is not _When:
             return item
-        found = known.get(item)
-        return found if found is not None else db_time(at - dt.timedelta(days=item.days))
+        return db_time(at - dt.timedelta(days=item.days)) if item.what == "ago" else known[item.what]
 
     params = tuple(tuple(value(item) for item in group) for group in shape.params)
     return FactsQuery(selects=shape.selects, params=params, at=at, timezone=timezone, needs=shape.needs, capped=shape.capped,

@@ -110,7 +110,6 @@ class _Candidates:
         on_lines: dict[str, dict[Any, list[int]]] = {}
         on_context: dict[str, dict[Any, list[int]]] = {}
         for position, rule in enumerate(self.rules):
-            compile_rule(rule)
             if len(rule.conditions) != 1:
                 continue
             condition = rule.conditions[0]
