@@ -7,6 +7,7 @@ in time. A bench module (bench/earn.py, later rules, redeem, analytics) exposes
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
@@ -18,7 +19,6 @@ import sys
 import tempfile
 import threading
 import time
-import http.client
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,6 +164,14 @@ def per_s(loads: list[Load]) -> float:
     """Requests answered 201 per second over several loads (turns) of the same kind."""
     duration = sum(load.duration_s for load in loads)
     return sum(load.ok for load in loads) / duration if duration else 0.0
+
+
+def in_turn(kinds: tuple, turns: int = 2) -> list[tuple[int, object]]:
+    """(turn, kind) for loads of several kinds run in turn, each odd turn in reverse order
+    (A B, B A: an ABBA design). A machine whose speed drifts during the run (a database that
+    grows, a neighbour that wakes up) then weighs on each kind alike; in plain alternation
+    (A B, A B) the last kind always runs later, on the slower or faster machine."""
+    return [(turn, kind) for turn in range(turns) for kind in (kinds if turn % 2 == 0 else kinds[::-1])]
 
 
 def run_wrk(*, url: str, script: Path, args: list[str], duration: float, concurrency: int, threads: int) -> Load:

@@ -10,8 +10,8 @@ of `fidelo serve`, loaded by the same client at the same concurrency for the sam
 2. redeem: POST /api/v1/members/{id}/redemptions {"reward_id": R, "channel": "api"} with a
    unique Idempotency-Key and a random member (bench/redeem.lua);
 
-after a warm-up of each, twice in turn (earn, redeem, earn, redeem), so that a machine whose
-speed drifts during the run weighs on both alike.
+after a warm-up of each, twice in turn (earn, redeem, then redeem, earn: bench.common.in_turn),
+so that a machine whose speed drifts during the run weighs on both alike.
 
 Printed: redemptions per second, p50/p99, purchases per second, the ratio redeem / earn
 (target: at least 0.8). Checked afterwards: vouchers in the database = 201 responses (+ the
@@ -36,6 +36,7 @@ from bench.common import (
     Load,
     Server,
     django_step,
+    in_turn,
     per_s,
     random_suffix,
     run_python_client,
@@ -72,15 +73,17 @@ def _run_backend(backend: str, options: dict, console) -> dict:
         earn_common = {"options": options, "setup": setup, "occurred_at": occurred_at}
 
         console.print(f"  Fidelo: {options['workers']} workers × {options['threads']} threads, {options['concurrency']} connections, "
-                      f"earn then redeem, twice in turn, {options['duration']:g} s each")
+                      f"earn and redeem, twice in turn (ABBA), {options['duration']:g} s each")
         earns: list[Load] = []
         redeems: list[Load] = []
         with Server("fidelo.wsgi:application", env, options["workers"], options["threads"]).start(root) as server:
             warm = [_earn_load(server.url, f"ew{suffix}", duration=options["warmup"], **earn_common),
                     _redeem_load(server.url, f"rw{suffix}", duration=options["warmup"], options=options, setup=setup)]
-            for turn in range(2):  # in turn, so that a noisy neighbour or a drifting machine hurts both alike
-                earns.append(_earn_load(server.url, f"em{turn}{suffix}", duration=options["duration"], **earn_common))
-                redeems.append(_redeem_load(server.url, f"rm{turn}{suffix}", duration=options["duration"], options=options, setup=setup))
+            for turn, kind in in_turn(("earn", "redeem")):  # so that a noisy neighbour or a drifting machine weighs on both alike
+                if kind == "earn":
+                    earns.append(_earn_load(server.url, f"em{turn}{suffix}", duration=options["duration"], **earn_common))
+                else:
+                    redeems.append(_redeem_load(server.url, f"rm{turn}{suffix}", duration=options["duration"], options=options, setup=setup))
         check = django_step("redeem", "verify", env, "--org", str(setup["org_id"]), "--reward", str(setup["reward_id"]))
 
         earn_loads, redeem_loads = [warm[0], *earns], [warm[1], *redeems]

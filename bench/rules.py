@@ -11,8 +11,8 @@ Then:
    (median and p99 per event), and the whole planning step of the purchase API (the engine
    plus the member facts and the rules' usage read from the database);
 2. over HTTP: POST /api/v1/purchases with 10 lines per purchase, the "base" organization then
-   the "rules" one, twice in turn on the same server, at the same concurrency for the same
-   duration; the figure is purchases/s with the rules as a ratio to the base rate only
+   the "rules" one, twice in turn on the same server (base, rules, then rules, base:
+   bench.common.in_turn), at the same concurrency for the same duration; the figure is purchases/s with the rules as a ratio to the base rate only
    (target: at least 0.8). Checked afterwards: purchases in the database = 201 responses
    (+ in flight), and ledger_verify() finds no drift.
 
@@ -36,6 +36,7 @@ from bench.common import (
     Load,
     Server,
     django_step,
+    in_turn,
     per_s,
     random_suffix,
     run_python_client,
@@ -145,13 +146,12 @@ def _run_backend(backend: str, options: dict, console) -> dict:
                 warm = _load(server.url, f"w{name}{suffix}", duration=options["warmup"], options=options, setup=org_setup, occurred_at=occurred_at)
                 responses[name] += warm.ok
                 unanswered[name] += warm.unanswered
-            for turn in range(2):  # in turn, so that a noisy neighbour hurts both alike
-                for name, org_setup in (("base", base_setup), ("rules", rules_setup)):
-                    load = _load(server.url, f"m{turn}{name}{suffix}", duration=options["duration"], options=options, setup=org_setup,
-                                 occurred_at=occurred_at)
-                    loads[name].append(load)
-                    responses[name] += load.ok
-                    unanswered[name] += load.unanswered
+            for turn, name in in_turn(("base", "rules")):  # so that a noisy neighbour or a drifting machine weighs on both alike
+                load = _load(server.url, f"m{turn}{name}{suffix}", duration=options["duration"], options=options, setup=setup[name],
+                             occurred_at=occurred_at)
+                loads[name].append(load)
+                responses[name] += load.ok
+                unanswered[name] += load.unanswered
         checks = {name: django_step("rules", "verify", env, "--org", str(s["org_id"])) for name, s in (("base", base_setup), ("rules", rules_setup))}
 
         rules_per_s, base_per_s = per_s(loads["rules"]), per_s(loads["base"])
@@ -171,6 +171,7 @@ def _run_backend(backend: str, options: dict, console) -> dict:
             "base_p99_ms": round(max(load.p99_ms for load in loads["base"]), 2),
             "ratio": round(ratio, 3),
             "target": {"ratio": TARGET_RATIO, "met": ratio >= TARGET_RATIO},
+            "turns": {f"{name}_per_s": [round(load.per_s, 1) for load in runs] for name, runs in loads.items()},  # in the order of in_turn
             "non_201": sum(load.other for runs in loads.values() for load in runs),
             "verify": {
                 "purchases_in_db": {n: checks[n]["purchases"] for n in checks},
