@@ -118,6 +118,14 @@ if DATABASE_URL:
             DATABASE_URL, conn_max_age=600, conn_health_checks=env_bool("FIDELO_DB_HEALTH_CHECKS", False)
         )
     }
+    if env_bool("FIDELO_PG_PREPARE", True):
+        # Our prepared statements (fidelo.core.db.fetchone_prepared: lookups by id, inserts) and
+        # PL/pgSQL functions have one sensible plan whatever their parameters: PostgreSQL's
+        # first five executions of each, each planned for its own values, only cost planning
+        # time (0.3 to 0.9 ms for the purchase statement). Django's own queries are not
+        # prepared: this setting does not touch them.
+        options = DATABASES["default"].setdefault("OPTIONS", {})
+        options["options"] = f"{options.get('options', '')} -c plan_cache_mode=force_generic_plan".strip()
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {

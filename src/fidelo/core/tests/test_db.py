@@ -44,6 +44,14 @@ def test_psycopg_parses_a_statement_of_many_parameters_once():
     assert _queries._query2pg.cache_info().hits == hits + 1
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plan cache")
+def test_prepared_statements_are_planned_once_not_per_value():
+    # Each new prepared statement was planned again for each of its first five executions.
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        assert cursor.fetchone()[0] == "force_generic_plan"
+
+
 def test_a_statement_is_prepared_again_as_its_executions_double():
     # Plans made while the tables were nearly empty do not stay for the life of the process.
     from fidelo.core.db import _replanned
@@ -52,6 +60,17 @@ def test_a_statement_is_prepared_again_as_its_executions_double():
     texts = [_replanned(sql) for _ in range(16)]
     assert [text.removeprefix(sql) for text in texts[:4]] == [" /* plan 1 */", " /* plan 2 */", " /* plan 2 */", " /* plan 3 */"]
     assert len(set(texts)) == 5  # executions 1, 2-3, 4-7, 8-15, 16
+
+
+def test_a_statement_keeps_its_text_once_the_tables_have_grown(monkeypatch):
+    # Past REPLAN_UNTIL executions a new text would only cost every connection a new plan.
+    from fidelo.core import db
+
+    sql = "SELECT 1 /* replanned until */"
+    monkeypatch.setattr(db, "_executions", {})
+    texts = [db._replanned(sql) for _ in range(db.REPLAN_UNTIL + 3000)]
+    assert len(set(texts)) == db.REPLAN_UNTIL.bit_length()  # executions 1, 2-3, …, 512-1023, then 1024 on
+    assert texts[db.REPLAN_UNTIL - 1] == texts[-1] == f"{sql} /* plan {db.REPLAN_UNTIL.bit_length()} */"
 
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's WAL checkpoints")
