@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from fidelo.ledger.sql import db_time, rows_insert
+from fidelo.ledger.sql import db_date, db_time, rows_insert
 
 
 @dataclass(slots=True)
@@ -41,7 +41,7 @@ def award_values(row: AwardRow) -> list:
     return [
         row.organization_id, row.member_id, row.rule_id, row.rule_version, row.kind, row.amount, row.target, row.source_type,
         row.source_id, row.transfer_id, json.dumps(row.why), json.dumps(row.line_amounts), 0,
-        connection.ops.adapt_datefield_value(row.local_day), db_time(row.occurred_at), db_time(row.created_at), row.campaign,
+        db_date(row.local_day), db_time(row.occurred_at), db_time(row.created_at), row.campaign,
     ]
 
 

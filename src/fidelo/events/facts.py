@@ -16,7 +16,7 @@ from django.db import connection
 
 from fidelo.core.clock import local_date
 from fidelo.core.db import fetchone_prepared
-from fidelo.ledger.sql import db_time
+from fidelo.ledger.sql import db_date, db_time
 from fidelo.members.models import Member
 from fidelo.rules.engine.evaluate import Needs
 from fidelo.rules.engine.types import MemberFacts, Usage
@@ -83,35 +83,73 @@ class FactsQuery:
     `decode` turns the values back.
     """
 
-    selects: tuple[str, ...]
-    params: tuple[tuple, ...]  # each select's parameters, MEMBER where `{member}` is a parameter
+    shape: "FactsShape"
     at: dt.datetime
     timezone: str
-    needs: Needs
-    capped: tuple[Capped, ...]
-    campaigns: tuple[str, ...] = ()  # whose budget's room is read (the last selects)
+    times: dict  # the value of each of the shape's time markers, for this event
+
+    @property
+    def selects(self) -> tuple[str, ...]:
+        return self.shape.selects
+
+    @property
+    def needs(self) -> Needs:
+        return self.shape.needs
+
+    @property
+    def capped(self) -> tuple["Capped", ...]:
+        return self.shape.capped
+
+    @property
+    def campaigns(self) -> tuple[str, ...]:
+        return self.shape.campaigns
 
     def sql(self, member_sql: str) -> tuple[str, ...]:
-        return _formatted(self.selects, member_sql)
+        return _formatted(self.shape.selects, member_sql)
 
     def bound(self, member_id: int | None) -> list:
         """The parameters in order: the member's id for MEMBER, or nothing when `{member}` is a column."""
-        if member_id is None:
-            return [value for params in self.params for value in params if value is not MEMBER]
-        return [member_id if value is MEMBER else value for params in self.params for value in params]
+        shape, times = self.shape, self.times
+        if member_id is None:  # the purchase path's: a copy of the template, the event's times put in
+            params = list(shape.template)
+            for position, marker in shape.slots:
+                params[position] = times[marker]
+            return params
+        return [member_id if value is MEMBER else times[value] if value.__class__ is _When else value
+                for params in shape.params for value in params]
 
     def decode(self, member: Member, values: Sequence, tier_multiplier_percent: int = 100) -> Facts:
-        values = list(values)
+        shape = self.shape
+        position = 0
         usage: dict[int, Usage] = {}
-        for rule in self.capped:
-            today, month, total = (int(values.pop(0)) if wanted else 0 for wanted in (rule.day, rule.month, rule.total))
-            spent = int(values.pop(0)) if rule.budget else 0
-            usage[rule.rule_id] = Usage(member_day=today, member_month=month, member_total=total, budget_spent=spent)
-        counts = {key: int(values.pop(0)) for key in sorted(self.needs.counts)}
-        within = {key: int(values.pop(0)) for key in sorted(self.needs.counts_within)}
-        rooms = [values.pop(0) for _ in self.campaigns]
-        campaign_room = {code: int(room) for code, room in zip(self.campaigns, rooms) if room is not None}  # None: no budget
-        streaks = {key: _streak_months(member.id, key, self.at, self.timezone) for key in sorted(self.needs.streaks)}
+        for rule in shape.capped:
+            windows = []
+            for wanted in (rule.day, rule.month, rule.total):
+                if wanted:
+                    windows.append(int(values[position]))
+                    position += 1
+                else:
+                    windows.append(0)
+            spent = 0
+            if rule.budget:
+                spent = int(values[position])
+                position += 1
+            usage[rule.rule_id] = Usage(member_day=windows[0], member_month=windows[1], member_total=windows[2], budget_spent=spent)
+        counts = {}
+        for key in shape.count_keys:
+            counts[key] = int(values[position])
+            position += 1
+        within = {}
+        for key in shape.within_keys:
+            within[key] = int(values[position])
+            position += 1
+        campaign_room = {}
+        for code in shape.campaigns:
+            room = values[position]
+            position += 1
+            if room is not None:  # None: no budget
+                campaign_room[code] = int(room)
+        streaks = {key: _streak_months(member.id, key, self.at, self.timezone) for key in shape.streak_keys}
         facts = MemberFacts(
             enrolled_at=member.enrolled_at,
             tier=member.tier or None,
@@ -137,6 +175,12 @@ class FactsShape:
     needs: Needs
     capped: tuple[Capped, ...]
     campaigns: tuple[str, ...]
+    # Derived once, for binding and decoding each event's values quickly:
+    template: tuple = ()  # the parameters in order without MEMBER, markers left in
+    slots: tuple[tuple[int, _When], ...] = ()  # (position in template, marker)
+    count_keys: tuple[str, ...] = ()  # needs.counts, in the selects' order
+    within_keys: tuple[tuple[str, int], ...] = ()
+    streak_keys: tuple[str, ...] = ()
 
 
 def facts_shape(*, needs: Needs, capped: Sequence[Capped] = (), organization_id: int = 0) -> FactsShape:
@@ -166,7 +210,12 @@ def facts_shape(*, needs: Needs, capped: Sequence[Capped] = (), organization_id:
     for code in campaigns:  # what the campaign's budget has left for its rules (NULL: no budget)
         selects.append("(SELECT budget - budget_spent FROM rewards_campaign WHERE organization_id = %s AND code = %s AND budget IS NOT NULL)")
         params.append((organization_id, code))
-    return FactsShape(selects=tuple(selects), params=tuple(params), needs=needs, capped=tuple(capped), campaigns=campaigns)
+    template = tuple(value for group in params for value in group if value is not MEMBER)
+    return FactsShape(
+        selects=tuple(selects), params=tuple(params), needs=needs, capped=tuple(capped), campaigns=campaigns, template=template,
+        slots=tuple((position, value) for position, value in enumerate(template) if value.__class__ is _When),
+        count_keys=tuple(sorted(needs.counts)), within_keys=tuple(sorted(needs.counts_within)), streak_keys=tuple(sorted(needs.streaks)),
+    )
 
 
 def facts_query(
@@ -177,17 +226,11 @@ def facts_query(
     if shape is None:
         shape = facts_shape(needs=needs or Needs(), capped=capped, organization_id=organization_id)
     day = local_date(at, timezone)
-    adapt = connection.ops.adapt_datefield_value
-    known = {"day": adapt(day), "month": adapt(day.replace(day=1)), "moment": db_time(at)}
-
-    def value(item):
-        if item.__class__ is not _When:
-            return item
-        return db_time(at - dt.timedelta(days=item.days)) if item.what == "ago" else known[item.what]
-
-    params = tuple(tuple(value(item) for item in group) for group in shape.params)
-    return FactsQuery(selects=shape.selects, params=params, at=at, timezone=timezone, needs=shape.needs, capped=shape.capped,
-                      campaigns=shape.campaigns)
+    times = {DAY: db_date(day), MONTH_START: db_date(day.replace(day=1)), MOMENT: db_time(at)}
+    for position, marker in shape.slots:
+        if marker.what == "ago":
+            times[marker] = db_time(at - dt.timedelta(days=marker.days))
+    return FactsQuery(shape=shape, at=at, timezone=timezone, times=times)
 
 
 def member_facts(

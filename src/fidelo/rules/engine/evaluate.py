@@ -102,7 +102,7 @@ class _Candidates:
     when the event holds none of its values, instead of being run: most of a catalogue's
     product, category, store and tier offers, on most events."""
 
-    __slots__ = ("indexed", "limited", "on_context", "on_lines", "rules")
+    __slots__ = ("indexed", "limited", "on_context", "on_lines", "rules", "unindexed")
 
     def __init__(self, rules: list[Rule]) -> None:
         self.rules = tuple(rules)
@@ -132,6 +132,14 @@ class _Candidates:
         self.indexed = frozenset(
             position for tables in (self.on_lines, self.on_context) for table in tables.values() for found in table.values() for position in found
         )
+        self.unindexed = frozenset(range(len(self.rules))) - self.indexed  # run on every event
+
+    def to_run(self, ctx: Context) -> list[int]:
+        """Without explanations: the positions of the rules the event may satisfy, in order (the
+        others have one eq / in condition on values the event does not hold)."""
+        if not self.indexed:
+            return list(range(len(self.rules)))
+        return sorted(self.unindexed.union(self.holding_a_value(ctx)))
 
     def holding_a_value(self, ctx: Context) -> set[int]:
         """The indexed rules whose value the event holds (on some line, or in its context)."""
@@ -204,21 +212,27 @@ def evaluate(
             ))
 
     candidates = _candidates_for(rules, event)
-    holding = candidates.holding_a_value(ctx) if not explain and candidates.indexed else None
+    # Without explanations only the rules the event may satisfy are visited (see _Candidates),
+    # and nothing is said of those that give nothing.
+    positions = range(len(candidates.rules)) if explain else candidates.to_run(ctx)
+    rule_list = candidates.rules
     moment = event.occurred_at
     winner: Rule | None = None
-    for position, rule in enumerate(candidates.rules):
+    for position in positions:
+        rule = rule_list[position]
         if winner is not None:
+            if not explain:
+                break
             skipped.append(_skip(rule, "exclusive_rule_won", winner=winner.name, winner_id=winner.id))
             continue
         if rule.starts_at is not None and moment < rule.starts_at:
-            skipped.append(_skip(rule, "rule_not_started", starts_at=rule.starts_at.isoformat()))
+            if explain:
+                skipped.append(_skip(rule, "rule_not_started", starts_at=rule.starts_at.isoformat()))
             continue
         if rule.ends_at is not None and moment >= rule.ends_at:
-            skipped.append(_skip(rule, "rule_ended", ends_at=rule.ends_at.isoformat()))
+            if explain:
+                skipped.append(_skip(rule, "rule_ended", ends_at=rule.ends_at.isoformat()))
             continue
-        if holding is not None and position in candidates.indexed and position not in holding:
-            continue  # its only condition fails: the event holds none of its values
         plan = rule.plan or compile_rule(rule)
         failed, matching = plan.failing(ctx, explain)
         if failed is not None:
@@ -232,18 +246,21 @@ def evaluate(
         if limited:
             drafts, reached = _apply_limits(rule, plan, drafts, usage.get(rule.id, NO_USAGE))
             if reached is not None:
-                extra = {"currency_mode": terms.currency_mode} if reached[0] == "budget" else {}
-                skipped.append(_skip(rule, "limit_reached", limit=reached[0], value=reached[1], **extra))
+                if explain:
+                    extra = {"currency_mode": terms.currency_mode} if reached[0] == "budget" else {}
+                    skipped.append(_skip(rule, "limit_reached", limit=reached[0], value=reached[1], **extra))
                 continue
         campaign = ""
         if rule.campaign in room_left and drafts:
             limited, campaign = True, rule.campaign
             drafts = _within_campaign_budget(rule, plan, drafts, room_left)
             if drafts is None:
-                skipped.append(_skip(rule, "limit_reached", limit="campaign_budget", value=rule.campaign))  # the campaign's code
+                if explain:
+                    skipped.append(_skip(rule, "limit_reached", limit="campaign_budget", value=rule.campaign))  # the campaign's code
                 continue
         if not drafts:
-            skipped.append(_skip(rule, "nothing_to_award"))
+            if explain:
+                skipped.append(_skip(rule, "nothing_to_award"))
             continue
         for kind, target, amount, line_amounts, code, params in drafts:
             params["rule"] = rule.name
