@@ -229,30 +229,46 @@ def earn_many(rows: list[EarnRow]) -> list[EarnWritten] | None:
     ]
 
 
+@functools.lru_cache(maxsize=256)
 def rows_insert(table: str, columns: str, width: int, count: int, returning: str = "") -> str:
-    """A multi-row INSERT of `count` rows of `width` values."""
+    """A multi-row INSERT of `count` rows of `width` values (the texts of the hot paths are few: kept)."""
     row = "(" + ", ".join(["%s"] * width) + ")"
     return f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * count)}" + (f" RETURNING {returning}" if returning else "")
 
 
-def insert_credits(cursor, rows: list[EarnRow], account_id: int, balance: int, *, source_id: int | None = None):
+@dataclass(frozen=True, slots=True)
+class CreditValues:
+    """The values of credits' transfers and lots, built before a write lock is taken: under it
+    only the ids and the lots' spendable parts are put in (insert_credits)."""
+
+    rows: list  # the EarnRows
+    transfers: list[list]  # TRANSFER_COLUMNS; credit account [3] and source id [10] put in on insert
+    lots: list[list]  # LOT_COLUMNS; remaining [4], status [5] and transfer id [9] put in on insert
+
+
+def credit_values(rows: list[EarnRow]) -> CreditValues:
+    return CreditValues(rows, [transfer_values(row, None) for row in rows], [lot_values(row, 0, "", None) for row in rows])
+
+
+def insert_credits(cursor, rows: list[EarnRow] | CreditValues, account_id: int, balance: int, *, source_id: int | None = None):
     """The transfers and lots of credits to one account, its balance already updated to `balance`:
-    one multi-row INSERT each. `source_id`, if given, replaces the rows' (a source written in the
-    same transaction). Returns (transfer ids in row order, lot id per transfer id, each lot's
-    (remaining, status))."""
-    transfers = [transfer_values(row, account_id) for row in rows]
-    if source_id is not None:
-        for values in transfers:
+    one multi-row INSERT each. `rows` may come as credit_values(rows), built beforehand.
+    `source_id`, if given, replaces the rows' (a source written in the same transaction).
+    Returns (transfer ids in row order, lot id per transfer id, each lot's (remaining, status))."""
+    built = rows if isinstance(rows, CreditValues) else credit_values(rows)
+    rows = built.rows
+    for values in built.transfers:
+        values[3] = account_id
+        if source_id is not None:
             values[10] = source_id
-    cursor.execute(rows_insert("ledger_transfer", TRANSFER_COLUMNS, 14, len(rows), "id"), [v for values in transfers for v in values])
+    cursor.execute(rows_insert("ledger_transfer", TRANSFER_COLUMNS, 14, len(rows), "id"), [v for values in built.transfers for v in values])
     # One statement numbers its rows in VALUES order (a sequence or SQLite's rowid), whatever
     # order RETURNING hands them back in.
     transfer_ids = sorted(transfer_id for (transfer_id,) in cursor.fetchall())
     parts = spendable_parts(rows, balance)
-    cursor.execute(
-        rows_insert("ledger_lot", LOT_COLUMNS, 10, len(rows), "id, transfer_id"),
-        [v for row, (remaining, status), transfer_id in zip(rows, parts, transfer_ids) for v in lot_values(row, remaining, status, transfer_id)],
-    )
+    for values, (remaining, status), transfer_id in zip(built.lots, parts, transfer_ids):
+        values[4], values[5], values[9] = remaining, status, transfer_id
+    cursor.execute(rows_insert("ledger_lot", LOT_COLUMNS, 10, len(rows), "id, transfer_id"), [v for values in built.lots for v in values])
     lot_ids = dict((transfer_id, lot_id) for lot_id, transfer_id in cursor.fetchall())
     return transfer_ids, lot_ids, parts
 

@@ -29,6 +29,7 @@ from fidelo.ledger.sql import (
     EarnRow,
     compose,
     credit_balance,
+    credit_values,
     db_time,
     insert_credits,
     pg_balance_cte,
@@ -154,14 +155,15 @@ def record_sqlite(
     hands back are put into the values. A member in debt is fine here: the lots share the
     credit as ledger.sql.earn_many does.
     """
-    credits = [row, bonus] if bonus is not None else [row]
+    credits = credit_values([row, bonus] if bonus is not None else [row])  # ids and lots' parts put in under the lock
+    credited = row.amount + (bonus.amount if bonus is not None else 0)
     line_rows = line_values(lines)  # purchase id [0] set below
     award_rows = [award_values(award) for award in awards or ()]  # source id [8] and transfer id [9] set below
     # The stored response gets the purchase id, known only once written, as its first key.
     stored = receipt_params(receipt, status, {key: value for key, value in template.items() if key != "id"})
     rest = stored[5][1:]
     with write_transaction(), connection.cursor() as cursor:
-        found = credit_balance(cursor, row, sum(credit.amount for credit in credits))
+        found = credit_balance(cursor, row, credited)
         if found is None:
             return None
         account_id, balance = found
