@@ -5,8 +5,8 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
-from django.db import connection
 
+from fidelo.core.db import cursor_or
 from fidelo.ledger.sql import db_date, db_time, rows_insert
 
 
@@ -49,9 +49,9 @@ def insert_awards(rows: list[AwardRow]) -> None:
     insert_award_values([award_values(row) for row in rows])
 
 
-def insert_award_values(rows: list[list]) -> None:
+def insert_award_values(rows: list[list], *, cursor=None) -> None:
     """Award rows whose values were built beforehand (award_values: source id at [8], transfer id at [9])."""
-    with connection.cursor() as cursor:
+    with cursor_or(cursor) as cursor:
         cursor.execute(rows_insert("awards_award", COLUMNS, 17, len(rows)), [v for values in rows for v in values])
 
 

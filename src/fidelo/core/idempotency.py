@@ -14,7 +14,7 @@ from typing import Any, Callable
 from django.db import IntegrityError, connection
 
 from fidelo.core.clock import now
-from fidelo.core.db import all_or_nothing, write_transaction
+from fidelo.core.db import all_or_nothing, cursor_or, write_transaction
 from fidelo.core.errors import Conflict, DomainError, IdempotencyKeyReused, ValidationFailed
 from fidelo.core.models import IdempotencyRecord
 
@@ -135,10 +135,10 @@ def store_receipt(receipt: Receipt, status: int, body: dict[str, Any]) -> None:
     insert_receipt(receipt_params(receipt, status, body))
 
 
-def insert_receipt(params: list) -> None:
+def insert_receipt(params: list, *, cursor=None) -> None:
     """store_receipt with its values built beforehand (receipt_params), e.g. before a write lock."""
     cast = "::jsonb" if connection.vendor == "postgresql" else ""
-    with connection.cursor() as cursor:
+    with cursor_or(cursor) as cursor:
         cursor.execute(f"INSERT INTO core_idempotencyrecord ({RECEIPT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s{cast}, %s)", params)
 
 

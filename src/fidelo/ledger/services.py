@@ -381,15 +381,15 @@ class Consumed:
     earned_at: dt.datetime
 
 
-def consume_lots(member: Member, unit: str, amount: int, *, first_lot_id: int | None = None) -> list[Consumed]:
+def consume_lots(member: Member, unit: str, amount: int, *, first_lot_id: int | None = None, cursor=None) -> list[Consumed]:
     """Take `amount` from the member's available lots, earliest expiry first (caller holds the lock).
 
     Lots are read a few at a time: a spending usually empties one or two of them, while a
-    regular customer may hold hundreds.
+    regular customer may hold hundreds. `cursor`: the caller's, for the first statement.
     """
     if first_lot_id is None and amount > 0:
         # Most spendings fit in the first lot: one statement takes it.
-        taken = sql.take_from_first_lot(member.id, unit, amount)
+        taken = sql.take_from_first_lot(member.id, unit, amount, cursor=cursor)
         if taken is not None:
             lot_id, _remaining, expires_at, earned_at = taken
             return [Consumed(lot_id=lot_id, amount=amount, expires_at=expires_at, earned_at=earned_at)]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
-from fidelo.core.db import fetchone_prepared
+from fidelo.core.db import cursor_or, fetchone_prepared
 from fidelo.ledger.models import LotStatus
 
 TRANSFER_COLUMNS = (
@@ -290,9 +290,9 @@ def transfer_params(*, organization_id: int, unit: str, debit: int | None, credi
             db_time(occurred_at), db_time(created_at)]
 
 
-def insert_transfer_values(params: list) -> int:
+def insert_transfer_values(params: list, *, cursor=None) -> int:
     cast = "::jsonb" if connection.vendor == "postgresql" else ""
-    with connection.cursor() as cursor:
+    with cursor_or(cursor) as cursor:
         cursor.execute(
             f"INSERT INTO ledger_transfer ({TRANSFER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s{cast}, %s, %s, %s, %s, %s, %s) RETURNING id",
             params,
@@ -315,11 +315,11 @@ def lock_account_row(member_id: int, kind: str, unit: str) -> tuple[int, int, in
 SPEND_ORDER = "(expires_at IS NULL), expires_at, earned_at, id"  # earliest expiry first, never-expiring last
 
 
-def take_from_first_lot(member_id: int, unit: str, amount: int) -> tuple | None:
+def take_from_first_lot(member_id: int, unit: str, amount: int, *, cursor=None) -> tuple | None:
     """Take `amount` from the member's first spendable lot if it holds that much, in one
     statement: (id, remaining after, expires_at, earned_at), or None (nothing changed) when
     the first lot holds less; then the lots are read a few at a time (spendable_lots)."""
-    with connection.cursor() as cursor:
+    with cursor_or(cursor) as cursor:
         cursor.execute(
             "UPDATE ledger_lot SET remaining = remaining - %s, "
             f"status = CASE WHEN remaining = %s THEN '{LotStatus.CLOSED}' ELSE '{LotStatus.AVAILABLE}' END "
@@ -342,13 +342,13 @@ def set_lot_remaining(lot_id: int, remaining: int) -> None:
         )
 
 
-def debit_if_covered(member_id: int, unit: str, amount: int) -> tuple[int, int, int] | None:
+def debit_if_covered(member_id: int, unit: str, amount: int, *, cursor=None) -> tuple[int, int, int] | None:
     """balance -= amount if the available balance covers it, in one statement that also locks the row.
 
     Returns (account id, organization id, balance before), or None when the account is missing
     or short (nothing changed then).
     """
-    with connection.cursor() as cursor:
+    with cursor_or(cursor) as cursor:
         cursor.execute(
             "UPDATE ledger_account SET balance = balance - %s WHERE member_id = %s AND kind = 'available' AND unit = %s "
             "AND balance >= %s RETURNING id, organization_id, balance + %s",

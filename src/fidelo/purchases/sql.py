@@ -18,7 +18,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from fidelo.awards.sql import AwardRow, award_values, insert_award_values, pg_awards_cte
-from fidelo.core.db import fetchone_prepared, mark_saved, write_transaction
+from fidelo.core.db import cursor_or, fetchone_prepared, mark_saved, write_transaction
 from fidelo.core.idempotency import (
     RECEIPT_COLUMNS,
     Receipt,
@@ -75,9 +75,9 @@ def insert_lines(lines: list[PurchaseLine]) -> None:
         mark_saved(line)
 
 
-def insert_line_values(rows: list[list]) -> list[int]:
+def insert_line_values(rows: list[list], *, cursor=None) -> list[int]:
     """Lines whose values were built beforehand (line_values); their ids, in position order."""
-    with connection.cursor() as cursor:
+    with cursor_or(cursor) as cursor:
         cursor.execute(rows_insert("purchases_purchaseline", LINE_COLUMNS, 13, len(rows), "id, position"), [v for values in rows for v in values])
         return [line_id for line_id, _position in sorted(cursor.fetchall(), key=lambda found: found[1])]  # RETURNING's order is not promised
 
@@ -175,13 +175,13 @@ def record_sqlite(
         if line_rows:
             for values in line_rows:
                 values[0] = purchase_id
-            line_ids = insert_line_values(line_rows)
+            line_ids = insert_line_values(line_rows, cursor=cursor)
         if award_rows:
             for values in award_rows:
                 values[8], values[9] = purchase_id, transfer_ids[-1]
-            insert_award_values(award_rows)
+            insert_award_values(award_rows, cursor=cursor)
         stored[5] = f'{{"id": {purchase_id}, {rest}' if rest != "}" else f'{{"id": {purchase_id}}}'
-        insert_receipt(stored)
+        insert_receipt(stored, cursor=cursor)
     _saved(purchase, lines, purchase_id, line_ids)
     return _body(template, purchase_id)
 

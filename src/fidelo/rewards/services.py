@@ -20,7 +20,7 @@ from django.db.models import F
 from fidelo.core.actors import Actor
 from fidelo.core.audit import audit_record
 from fidelo.core.clock import now, require_aware
-from fidelo.core.db import all_or_nothing, mark_saved, write_transaction
+from fidelo.core.db import all_or_nothing, cursor_or, mark_saved, write_transaction
 from fidelo.core.errors import DomainError
 from fidelo.core.idempotency import (
     Receipt,
@@ -394,20 +394,20 @@ def _plain_voucher(
         )
         voucher_row = _voucher_params(voucher)
         event = [member.organization_id, reward.pk, member.pk, OfferEventKind.REQUESTED, voucher_row[9], None]
-        with all_or_nothing():
-            covered = ledger_sql.debit_if_covered(member.pk, unit, reward.cost_points)  # also locks the account row
+        with all_or_nothing(), connection.cursor() as cursor:  # one cursor for the statements under the lock
+            covered = ledger_sql.debit_if_covered(member.pk, unit, reward.cost_points, cursor=cursor)  # also locks the account row
             if covered is None:
                 return None
             transfer[2] = covered[0]
-            transfer_id = ledger_sql.insert_transfer_values(transfer)
-            spent = consume_lots(member, unit, reward.cost_points)  # the balance covered it: so do the lots
+            transfer_id = ledger_sql.insert_transfer_values(transfer, cursor=cursor)
+            spent = consume_lots(member, unit, reward.cost_points, cursor=cursor)  # the balance covered it: so do the lots
             if reward.stock is not None and not Reward.objects.filter(pk=reward.pk, stock__gt=0).update(stock=F("stock") - 1):
                 raise OutOfStock()
             voucher.spent_lots = [_lot_json(part) for part in spent]
             voucher_row[6], voucher_row[7] = json.dumps(voucher.spent_lots), transfer_id
-            voucher_id = _insert_voucher_values(voucher_row)
-            _insert_offer_event(event)
-            insert_receipt(stored)
+            voucher_id = _insert_voucher_values(voucher_row, cursor=cursor)
+            _insert_offer_event(event, cursor=cursor)
+            insert_receipt(stored, cursor=cursor)
     voucher.id, voucher.redeem_transfer_id = voucher_id, transfer_id
     mark_saved(voucher)
     return status, body
@@ -438,10 +438,10 @@ def _voucher_params(voucher: Voucher) -> list:
     ]
 
 
-def _insert_voucher_values(params: list) -> int:
+def _insert_voucher_values(params: list, *, cursor=None) -> int:
     # A plain INSERT: one per redemption, on the write lock's critical path.
     cast = "::jsonb" if connection.vendor == "postgresql" else ""
-    with connection.cursor() as cursor:
+    with cursor_or(cursor) as cursor:
         cursor.execute(
             "INSERT INTO rewards_voucher (organization_id, member_id, reward_id, code, status, points, spent_lots, redeem_transfer_id, "
             "channel, issued_at, expires_at, used_value_minor, used_purchase_external_id, campaign_id) "
@@ -468,9 +468,9 @@ def _offer_event(organization_id: int, reward_id: int, member_id: int, kind: str
     _insert_offer_event([organization_id, reward_id, member_id, kind, connection.ops.adapt_datetimefield_value(at), campaign_id])
 
 
-def _insert_offer_event(params: list) -> None:
+def _insert_offer_event(params: list, *, cursor=None) -> None:
     # A plain INSERT: one per redemption and per use, nothing is read back.
-    with connection.cursor() as cursor:
+    with cursor_or(cursor) as cursor:
         cursor.execute(
             "INSERT INTO rewards_offerevent (organization_id, reward_id, member_id, kind, at, campaign_id) VALUES (%s, %s, %s, %s, %s, %s)",
             params,
