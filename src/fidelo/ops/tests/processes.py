@@ -68,11 +68,41 @@ def fresh_env(tmp_path: Path) -> Iterator[dict[str, str]]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def run_fidelo(env: dict[str, str], *args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([*FIDELO, *args], env=env, capture_output=True, text=True, timeout=timeout)
+def run_fidelo(
+    env: dict[str, str], *args: str, timeout: float = 60, check: bool = True, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
+    result = subprocess.run([*FIDELO, *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=cwd)
     if check and result.returncode != 0:
         raise AssertionError(f"fidelo {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
     return result
+
+
+# --- the benches' smoke tests -----------------------------------------------------------------
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
+
+
+def bench_smoke_only(name: str):
+    """The mark of a `fidelo bench NAME` smoke test: it runs once, in the SQLite pass, from a source checkout."""
+    import pytest
+
+    return pytest.mark.skipif(
+        bool(os.environ.get("FIDELO_DATABASE_URL")) or not (REPO_ROOT / "bench" / f"{name}.py").exists(),
+        reason="the bench smoke test runs once, in the SQLite pass, from a source checkout",
+    )
+
+
+def run_tiny_bench(tmp_path: Path, name: str, *, timeout: float = 120) -> tuple[dict, str]:
+    """`fidelo bench NAME` on SQLite at tiny scale (one second of each load, 20 members, one
+    worker), in an environment without any FIDELO_ setting but its own data folder: the SQLite
+    figures of its last line (JSON), and everything it printed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIDELO_")}
+    env["FIDELO_DATA_DIR"] = str(tmp_path / "cli-data")
+    result = run_fidelo(
+        env, "bench", name, "--backend", "sqlite", "--duration", "1", "--warmup", "1", "--members", "20", "--workers", "1",
+        "--threads", "2", "--concurrency", "2", "--data-dir", str(tmp_path / "bench"), timeout=timeout, cwd=tmp_path,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])["sqlite"], result.stdout
 
 
 def run_django(env: dict[str, str], code: str, *, timeout: float = 60) -> object:

@@ -5,33 +5,15 @@ the base and rules organizations in turn, the checks), not a performance test: o
 each load on SQLite with a few members. Runs in the SQLite pass of scripts/test only.
 """
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[4]
+from fidelo.ops.tests.processes import REPO_ROOT, bench_smoke_only, run_tiny_bench
 
-pytestmark = pytest.mark.skipif(
-    bool(os.environ.get("FIDELO_DATABASE_URL")) or not (REPO_ROOT / "bench" / "rules.py").exists(),
-    reason="the bench smoke test runs once, in the SQLite pass, from a source checkout",
-)
+pytestmark = bench_smoke_only("rules")
 
 
 def test_rules_bench_prints_the_figures_as_json_last(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FIDELO_")}
-    env["FIDELO_DATA_DIR"] = str(tmp_path / "cli-data")
-    command = [
-        sys.executable, "-m", "fidelo", "bench", "rules", "--backend", "sqlite", "--duration", "1", "--warmup", "1",
-        "--members", "20", "--workers", "1", "--threads", "2", "--concurrency", "2", "--data-dir", str(tmp_path / "bench"),
-    ]
-    proc = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180, check=False)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-
-    sqlite = json.loads(proc.stdout.strip().splitlines()[-1])["sqlite"]
+    sqlite, printed = run_tiny_bench(tmp_path, "rules", timeout=180)
     assert sqlite["rules_per_s"] > 0 and sqlite["base_per_s"] > 0
     assert sqlite["ratio"] == pytest.approx(sqlite["rules_per_s"] / sqlite["base_per_s"], abs=0.01)
     assert len(sqlite["turns"]["base_per_s"]) == len(sqlite["turns"]["rules_per_s"]) == 2
@@ -41,7 +23,7 @@ def test_rules_bench_prints_the_figures_as_json_last(tmp_path):
     assert verify["ok"], verify
     assert verify["bonus_transfers"] > 0
     assert verify["ledger_drifts"] == 0
-    assert "fidelo bench rules" in proc.stdout  # the table came first
+    assert "fidelo bench rules" in printed  # the table came first
 
 
 def test_loads_in_turn_run_in_abba_order(monkeypatch):
