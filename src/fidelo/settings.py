@@ -109,6 +109,9 @@ DATABASE_URL = os.environ.get("FIDELO_DATABASE_URL", "")
 # waits, only past this many pages of WAL (about 80 MB), should nothing else have done it.
 SQLITE_CHECKPOINT_EVERY = 256
 SQLITE_AUTOCHECKPOINT_PAGES = 20_000
+# PostgreSQL: the hot statements run as prepared statements (fidelo.core.db.fetchone_prepared);
+# off behind a connection pooler without prepared statement support.
+PG_PREPARE_STATEMENTS = env_bool("FIDELO_PG_PREPARE", True)
 if DATABASE_URL:
     # Persistent connections. The health check (a SELECT 1 before each request's first
     # query) costs a round trip per request; off by default, a dead connection is dropped
@@ -118,7 +121,7 @@ if DATABASE_URL:
             DATABASE_URL, conn_max_age=600, conn_health_checks=env_bool("FIDELO_DB_HEALTH_CHECKS", False)
         )
     }
-    if env_bool("FIDELO_PG_PREPARE", True):
+    if PG_PREPARE_STATEMENTS:
         # Our prepared statements (fidelo.core.db.fetchone_prepared: lookups by id, inserts) and
         # PL/pgSQL functions have one sensible plan whatever their parameters: PostgreSQL's
         # first five executions of each, each planned for its own values, only cost planning

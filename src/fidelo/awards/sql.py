@@ -5,9 +5,8 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
-
-from fidelo.core.db import cursor_or
-from fidelo.ledger.sql import db_date, db_time, rows_insert
+from fidelo.core.db import cursor_or, db_date, db_time
+from fidelo.ledger.sql import rows_insert
 
 
 @dataclass(slots=True)

@@ -14,8 +14,13 @@ from typing import Any, Callable
 from django.db import IntegrityError, connection
 
 from fidelo.core.clock import now
-from fidelo.core.db import all_or_nothing, cursor_or, write_transaction
-from fidelo.core.errors import Conflict, DomainError, IdempotencyKeyReused, ValidationFailed
+from fidelo.core.db import all_or_nothing, cursor_or, db_time, write_transaction
+from fidelo.core.errors import (
+    Conflict,
+    DomainError,
+    IdempotencyKeyReused,
+    ValidationFailed,
+)
 from fidelo.core.models import IdempotencyRecord
 
 MAX_KEY_LENGTH = 255
@@ -127,7 +132,7 @@ RECEIPT_COLUMNS = "organization_id, key, operation, fingerprint, status_code, re
 
 def receipt_params(receipt: Receipt, status: int, body: dict[str, Any]) -> list:
     return [receipt.organization_id, receipt.key, receipt.operation, receipt.fingerprint, status, json.dumps(body, default=str),
-            connection.ops.adapt_datetimefield_value(now())]
+            db_time(now())]
 
 
 def store_receipt(receipt: Receipt, status: int, body: dict[str, Any]) -> None:

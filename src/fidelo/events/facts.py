@@ -15,8 +15,7 @@ from typing import NamedTuple
 from django.db import connection
 
 from fidelo.core.clock import local_date
-from fidelo.core.db import fetchone_prepared
-from fidelo.ledger.sql import db_date, db_time
+from fidelo.core.db import db_date, db_time, fetchone_prepared
 from fidelo.members.models import Member
 from fidelo.rules.engine.evaluate import Needs
 from fidelo.rules.engine.types import MemberFacts, Usage

@@ -14,35 +14,15 @@ import functools
 import json
 from dataclasses import dataclass
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import connection
 
-from fidelo.core.db import cursor_or, fetchone_prepared
+from fidelo.core.db import cursor_or, db_time, fetchone_prepared
 from fidelo.ledger.models import LotStatus
 
 TRANSFER_COLUMNS = (
     "organization_id, unit, debit_id, credit_id, amount, kind, reason, reason_params, note, source_type, source_id, actor, "
     "occurred_at, created_at"
 )
-
-
-@functools.cache
-def _adapters() -> tuple:
-    # The default database's own adapt_datetimefield_value and adapt_datefield_value, looked up
-    # once per process: through `django.db.connection` every lookup is a thread-local access
-    # (about 3 µs), and a purchase with rules adapts some twenty values. They depend on the
-    # backend and the settings only, never on the connection's state.
-    ops = connections[DEFAULT_DB_ALIAS].ops
-    return ops.adapt_datetimefield_value, ops.adapt_datefield_value
-
-
-def db_time(moment: dt.datetime | None):
-    """A datetime as the database backend takes it (as the ORM adapts it)."""
-    return None if moment is None else _adapters()[0](moment)
-
-
-def db_date(day: dt.date | None):
-    """A date as the database backend takes it (as the ORM adapts it)."""
-    return None if day is None else _adapters()[1](day)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +202,7 @@ def earn_many(rows: list[EarnRow]) -> list[EarnWritten] | None:
         if found is None:
             return None
         account_id, balance = found
-        transfer_ids, lot_ids, parts = insert_credits(cursor, rows, account_id, balance)
+        transfer_ids, lot_ids, parts = insert_credits(cursor, credit_values(rows), account_id, balance)
     return [
         EarnWritten(account_id, balance, transfer_id, lot_ids[transfer_id], remaining, status)
         for transfer_id, (remaining, status) in zip(transfer_ids, parts)
@@ -250,12 +230,11 @@ def credit_values(rows: list[EarnRow]) -> CreditValues:
     return CreditValues(rows, [transfer_values(row, None) for row in rows], [lot_values(row, 0, "", None) for row in rows])
 
 
-def insert_credits(cursor, rows: list[EarnRow] | CreditValues, account_id: int, balance: int, *, source_id: int | None = None):
-    """The transfers and lots of credits to one account, its balance already updated to `balance`:
-    one multi-row INSERT each. `rows` may come as credit_values(rows), built beforehand.
-    `source_id`, if given, replaces the rows' (a source written in the same transaction).
-    Returns (transfer ids in row order, lot id per transfer id, each lot's (remaining, status))."""
-    built = rows if isinstance(rows, CreditValues) else credit_values(rows)
+def insert_credits(cursor, built: CreditValues, account_id: int, balance: int, *, source_id: int | None = None):
+    """The transfers and lots of credits to one account (their values built by credit_values),
+    its balance already updated to `balance`: one multi-row INSERT each. `source_id`, if given,
+    replaces the rows' (a source written in the same transaction). Returns (transfer ids in row
+    order, lot id per transfer id, each lot's (remaining, status))."""
     rows = built.rows
     for values in built.transfers:
         values[3] = account_id

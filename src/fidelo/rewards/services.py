@@ -20,7 +20,13 @@ from django.db.models import F
 from fidelo.core.actors import Actor
 from fidelo.core.audit import audit_record
 from fidelo.core.clock import now, require_aware
-from fidelo.core.db import all_or_nothing, cursor_or, mark_saved, write_transaction
+from fidelo.core.db import (
+    all_or_nothing,
+    cursor_or,
+    db_time,
+    mark_saved,
+    write_transaction,
+)
 from fidelo.core.errors import DomainError
 from fidelo.core.idempotency import (
     Receipt,
@@ -433,7 +439,7 @@ def _voucher_params(voucher: Voucher) -> list:
     return [
         voucher.organization_id, voucher.member_id, voucher.reward_id, voucher.code, voucher.status, voucher.points,
         json.dumps(voucher.spent_lots), voucher.redeem_transfer_id, voucher.channel,
-        connection.ops.adapt_datetimefield_value(voucher.issued_at), connection.ops.adapt_datetimefield_value(voucher.expires_at),
+        db_time(voucher.issued_at), db_time(voucher.expires_at),
         voucher.campaign_id,
     ]
 
@@ -465,7 +471,7 @@ def reward_redeem(
 
 
 def _offer_event(organization_id: int, reward_id: int, member_id: int, kind: str, at: dt.datetime, campaign_id: int | None = None) -> None:
-    _insert_offer_event([organization_id, reward_id, member_id, kind, connection.ops.adapt_datetimefield_value(at), campaign_id])
+    _insert_offer_event([organization_id, reward_id, member_id, kind, db_time(at), campaign_id])
 
 
 def _insert_offer_event(params: list, *, cursor=None) -> None:
