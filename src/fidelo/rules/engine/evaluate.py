@@ -216,6 +216,11 @@ def evaluate(
     # and nothing is said of those that give nothing.
     positions = range(len(candidates.rules)) if explain else candidates.to_run(ctx)
     rule_list = candidates.rules
+
+    def say(rule: Rule, code: str, **params: Any) -> None:  # why a rule gave nothing, with explanations only
+        if explain:
+            skipped.append(_skip(rule, code, **params))
+
     moment = event.occurred_at
     winner: Rule | None = None
     for position in positions:
@@ -223,21 +228,19 @@ def evaluate(
         if winner is not None:
             if not explain:
                 break
-            skipped.append(_skip(rule, "exclusive_rule_won", winner=winner.name, winner_id=winner.id))
+            say(rule, "exclusive_rule_won", winner=winner.name, winner_id=winner.id)
             continue
         if rule.starts_at is not None and moment < rule.starts_at:
-            if explain:
-                skipped.append(_skip(rule, "rule_not_started", starts_at=rule.starts_at.isoformat()))
+            say(rule, "rule_not_started", starts_at=rule.starts_at.isoformat())
             continue
         if rule.ends_at is not None and moment >= rule.ends_at:
-            if explain:
-                skipped.append(_skip(rule, "rule_ended", ends_at=rule.ends_at.isoformat()))
+            say(rule, "rule_ended", ends_at=rule.ends_at.isoformat())
             continue
         plan = rule.plan or compile_rule(rule)
         failed, matching = plan.failing(ctx, explain)
         if failed is not None:
-            if explain:
-                skipped.append(_skip(rule, "condition_failed", **_failure(failed, ctx, plan)))
+            if explain:  # saying which condition failed and why costs half the evaluation
+                say(rule, "condition_failed", **_failure(failed, ctx, plan))
             continue
         if matching is None:
             matching = plan.matching(ctx) if plan.uses_lines else ctx.all_lines
@@ -246,21 +249,18 @@ def evaluate(
         if limited:
             drafts, reached = _apply_limits(rule, plan, drafts, usage.get(rule.id, NO_USAGE))
             if reached is not None:
-                if explain:
-                    extra = {"currency_mode": terms.currency_mode} if reached[0] == "budget" else {}
-                    skipped.append(_skip(rule, "limit_reached", limit=reached[0], value=reached[1], **extra))
+                extra = {"currency_mode": terms.currency_mode} if reached[0] == "budget" else {}
+                say(rule, "limit_reached", limit=reached[0], value=reached[1], **extra)
                 continue
         campaign = ""
         if rule.campaign in room_left and drafts:
             limited, campaign = True, rule.campaign
             drafts = _within_campaign_budget(rule, plan, drafts, room_left)
             if drafts is None:
-                if explain:
-                    skipped.append(_skip(rule, "limit_reached", limit="campaign_budget", value=rule.campaign))  # the campaign's code
+                say(rule, "limit_reached", limit="campaign_budget", value=rule.campaign)  # the campaign's code
                 continue
         if not drafts:
-            if explain:
-                skipped.append(_skip(rule, "nothing_to_award"))
+            say(rule, "nothing_to_award")
             continue
         for kind, target, amount, line_amounts, code, params in drafts:
             params["rule"] = rule.name
