@@ -156,7 +156,7 @@ def record_sqlite(
     credit as ledger.sql.earn_many does.
     """
     credits = credit_values([row, bonus] if bonus is not None else [row])  # ids and lots' parts put in under the lock
-    credited = row.amount + (bonus.amount if bonus is not None else 0)
+    credited = sum(credit.amount for credit in credits.rows)
     line_rows = line_values(lines)  # purchase id [0] set below
     award_rows = [award_values(award) for award in awards or ()]  # source id [8] and transfer id [9] set below
     # The stored response gets the purchase id, known only once written, as its first key.
