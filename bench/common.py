@@ -7,6 +7,7 @@ in time. A bench module (bench/earn.py, later rules, redeem, analytics) exposes
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import os
@@ -164,6 +165,26 @@ def per_s(loads: list[Load]) -> float:
     """Requests answered 201 per second over several loads (turns) of the same kind."""
     duration = sum(load.duration_s for load in loads)
     return sum(load.ok for load in loads) / duration if duration else 0.0
+
+
+TURNS = 8  # loads of each kind in a comparison bench (rules, redeem): turns × TURN_SECONDS measured of each
+TURN_SECONDS = 5.0
+
+
+def add_turn_arguments(parser) -> None:
+    """--turns, and a shorter default --duration (per turn): for the benches that compare two
+    kinds of load on one server. On a machine whose speed moves by a third from one ten-second
+    stretch to the next (a shared virtual machine), two turns of 10 s gave ratios 0.15 apart
+    for the same code; eight of 5 s, in ABBA order, average the neighbour out."""
+
+    def even(text: str) -> int:
+        value = int(text)
+        if value < 2 or value % 2:
+            raise argparse.ArgumentTypeError("an even number of turns, at least 2 (ABBA order)")
+        return value
+
+    parser.add_argument("--turns", type=even, default=TURNS, help=f"loads of each kind, in ABBA order (even; default {TURNS})")
+    parser.set_defaults(duration=TURN_SECONDS)
 
 
 def in_turn(kinds: tuple, turns: int = 2) -> list[tuple[int, object]]:

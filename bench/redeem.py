@@ -10,8 +10,9 @@ of `fidelo serve`, loaded by the same client at the same concurrency for the sam
 2. redeem: POST /api/v1/members/{id}/redemptions {"reward_id": R, "channel": "api"} with a
    unique Idempotency-Key and a random member (bench/redeem.lua);
 
-after a warm-up of each, twice in turn (earn, redeem, then redeem, earn: bench.common.in_turn),
-so that a machine whose speed drifts during the run weighs on both alike.
+after a warm-up of each, in turn (eight turns of 5 s each by default, in ABBA order: earn,
+redeem, redeem, earn, …: bench.common.in_turn), so that a machine whose speed drifts during
+the run weighs on both alike.
 
 Printed: redemptions per second, p50/p99, purchases per second, the ratio redeem / earn
 (target: at least 0.8). Checked afterwards: vouchers in the database = 201 responses (+ the
@@ -35,6 +36,7 @@ from bench.common import (
     BENCH_DIR,
     Load,
     Server,
+    add_turn_arguments,
     django_step,
     in_turn,
     per_s,
@@ -54,7 +56,8 @@ REWARD_COST = 10
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    _earn_arguments(parser)  # the same options, same defaults: same server flags, client, duration, concurrency
+    _earn_arguments(parser)  # the same options, same defaults: same server flags, client, concurrency
+    add_turn_arguments(parser)
 
 
 # --- orchestration (the parent process) ------------------------------------------------------
@@ -73,13 +76,13 @@ def _run_backend(backend: str, options: dict, console) -> dict:
         earn_common = {"options": options, "setup": setup, "occurred_at": occurred_at}
 
         console.print(f"  Fidelo: {options['workers']} workers × {options['threads']} threads, {options['concurrency']} connections, "
-                      f"earn and redeem, twice in turn (ABBA), {options['duration']:g} s each")
+                      f"earn and redeem in turn (ABBA), {options['turns']} × {options['duration']:g} s each")
         earns: list[Load] = []
         redeems: list[Load] = []
         with Server("fidelo.wsgi:application", env, options["workers"], options["threads"]).start(root) as server:
             warm = [_earn_load(server.url, f"ew{suffix}", duration=options["warmup"], **earn_common),
                     _redeem_load(server.url, f"rw{suffix}", duration=options["warmup"], options=options, setup=setup)]
-            for turn, kind in in_turn(("earn", "redeem")):  # so that a noisy neighbour or a drifting machine weighs on both alike
+            for turn, kind in in_turn(("earn", "redeem"), options["turns"]):  # so that a noisy neighbour or a drifting machine weighs on both alike
                 if kind == "earn":
                     earns.append(_earn_load(server.url, f"em{turn}{suffix}", duration=options["duration"], **earn_common))
                 else:
@@ -99,7 +102,7 @@ def _run_backend(backend: str, options: dict, console) -> dict:
         ratio = redeem_per_s / earn_per_s if earn_per_s else 0.0
         return {
             "per_s": round(redeem_per_s, 1),
-            "p50_ms": round(max(load.p50_ms for load in redeems), 2),  # of the two turns, the worse
+            "p50_ms": round(max(load.p50_ms for load in redeems), 2),  # of the turns, the worst
             "p99_ms": round(max(load.p99_ms for load in redeems), 2),
             "earn_per_s": round(earn_per_s, 1),
             "earn_p50_ms": round(max(load.p50_ms for load in earns), 2),
@@ -124,6 +127,7 @@ def _run_backend(backend: str, options: dict, console) -> dict:
             },
             "client": redeems[0].client,
             "duration_s": round(sum(load.duration_s for load in redeems), 2),
+            "turn_count": options["turns"],
             "concurrency": options["concurrency"],
             "workers": options["workers"],
             "threads": options["threads"],
@@ -155,7 +159,7 @@ def _print_table(results: dict, options: dict, console) -> None:
     from rich.table import Table
 
     table = Table(title=f"fidelo bench redeem — {options['concurrency']} connections, {options['workers']} workers × "
-                        f"{options['threads']} threads, 2 × {options['duration']:g} s each, client {options['client']}")
+                        f"{options['threads']} threads, {options['turns']} × {options['duration']:g} s each, client {options['client']}")
     for column in ("backend", "load", "per s", "p50 ms", "p99 ms", "ratio", "target", "checks"):
         table.add_column(column, justify="right" if column not in ("backend", "load", "checks") else "left")
     for backend, r in results.items():

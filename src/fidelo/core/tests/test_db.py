@@ -172,3 +172,21 @@ def test_a_failed_checkpoint_does_not_fail_the_write_it_follows(monkeypatch, set
     finally:
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE checkpoint_probe")
+
+
+def test_db_time_adapts_as_the_orm_does_and_equal_instants_alike():
+    import datetime as dt
+    import zoneinfo
+
+    from django.db import connection
+
+    from fidelo.core.db import db_date, db_time
+
+    paris = dt.datetime(2026, 3, 29, 3, 30, tzinfo=zoneinfo.ZoneInfo("Europe/Paris"))  # the hour after the spring change
+    utc = paris.astimezone(dt.UTC)
+    assert db_time(paris) == connection.ops.adapt_datetimefield_value(paris)
+    assert db_time(utc) == connection.ops.adapt_datetimefield_value(paris)  # the same instant, from the cache or not
+    later = utc + dt.timedelta(microseconds=1)
+    assert db_time(later) == connection.ops.adapt_datetimefield_value(later) != db_time(utc)
+    assert db_time(None) is None and db_date(None) is None
+    assert db_date(dt.date(2026, 3, 29)) == connection.ops.adapt_datefield_value(dt.date(2026, 3, 29))

@@ -92,15 +92,15 @@ def bench_smoke_only(name: str):
     )
 
 
-def run_tiny_bench(tmp_path: Path, name: str, *, timeout: float = 120) -> tuple[dict, str]:
+def run_tiny_bench(tmp_path: Path, name: str, *extra: str, timeout: float = 120) -> tuple[dict, str]:
     """`fidelo bench NAME` on SQLite at tiny scale (one second of each load, 20 members, one
-    worker), in an environment without any FIDELO_ setting but its own data folder: the SQLite
-    figures of its last line (JSON), and everything it printed."""
+    worker; `extra` arguments after those), in an environment without any FIDELO_ setting but
+    its own data folder: the SQLite figures of its last line (JSON), and everything it printed."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FIDELO_")}
     env["FIDELO_DATA_DIR"] = str(tmp_path / "cli-data")
     result = run_fidelo(
         env, "bench", name, "--backend", "sqlite", "--duration", "1", "--warmup", "1", "--members", "20", "--workers", "1",
-        "--threads", "2", "--concurrency", "2", "--data-dir", str(tmp_path / "bench"), timeout=timeout, cwd=tmp_path,
+        "--threads", "2", "--concurrency", "2", "--data-dir", str(tmp_path / "bench"), *extra, timeout=timeout, cwd=tmp_path,
     )
     return json.loads(result.stdout.strip().splitlines()[-1])["sqlite"], result.stdout
 
