@@ -187,6 +187,12 @@ def add_turn_arguments(parser) -> None:
     parser.set_defaults(duration=TURN_SECONDS)
 
 
+def turn_ratios(loads: list[Load], against: list[Load]) -> list[float]:
+    """Each turn's throughput as a ratio to the other kind's in the same turn (neighbours in
+    time): their spread shows how much of a run's ratio is the machine's noise."""
+    return [round(load.per_s / other.per_s, 3) if other.per_s else 0.0 for load, other in zip(loads, against)]
+
+
 def in_turn(kinds: tuple, turns: int = 2) -> list[tuple[int, object]]:
     """(turn, kind) for loads of several kinds run in turn, each odd turn in reverse order
     (A B, B A: an ABBA design). A machine whose speed drifts during the run (a database that

@@ -43,6 +43,7 @@ from bench.common import (
     random_suffix,
     run_python_client,
     run_wrk,
+    turn_ratios,
 )
 from bench.earn import STORE_CODE, bench_database, run_backends
 from bench.earn import _load as _earn_load
@@ -108,6 +109,7 @@ def _run_backend(backend: str, options: dict, console) -> dict:
             "earn_p50_ms": round(max(load.p50_ms for load in earns), 2),
             "earn_p99_ms": round(max(load.p99_ms for load in earns), 2),
             "turns": {"redeem_per_s": [round(load.per_s, 1) for load in redeems], "earn_per_s": [round(load.per_s, 1) for load in earns]},
+            "turn_ratios": turn_ratios(redeems, earns),
             "ratio": round(ratio, 3),
             "target": {"ratio": TARGET_RATIO, "met": ratio >= TARGET_RATIO},
             "non_201": non_201,

@@ -42,6 +42,7 @@ from bench.common import (
     random_suffix,
     run_python_client,
     run_wrk,
+    turn_ratios,
 )
 from bench.earn import STORE_CODE, bench_database, run_backends
 from bench.earn import add_arguments as _earn_arguments
@@ -174,6 +175,7 @@ def _run_backend(backend: str, options: dict, console) -> dict:
             "ratio": round(ratio, 3),
             "target": {"ratio": TARGET_RATIO, "met": ratio >= TARGET_RATIO},
             "turns": {f"{name}_per_s": [round(load.per_s, 1) for load in runs] for name, runs in loads.items()},  # in the order of in_turn
+            "turn_ratios": turn_ratios(loads["rules"], loads["base"]),
             "non_201": sum(load.other for runs in loads.values() for load in runs),
             "verify": {
                 "purchases_in_db": {n: checks[n]["purchases"] for n in checks},

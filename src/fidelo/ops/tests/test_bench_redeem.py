@@ -17,7 +17,7 @@ def test_redeem_bench_prints_the_figures_as_json_last(tmp_path):
     assert {"per_s", "p50_ms", "p99_ms", "earn_per_s", "ratio", "verify"} <= set(sqlite)
     assert sqlite["per_s"] > 0 and sqlite["earn_per_s"] > 0
     assert sqlite["ratio"] == pytest.approx(sqlite["per_s"] / sqlite["earn_per_s"], abs=0.01)
-    assert len(sqlite["turns"]["redeem_per_s"]) == len(sqlite["turns"]["earn_per_s"]) == 4
+    assert len(sqlite["turns"]["redeem_per_s"]) == len(sqlite["turns"]["earn_per_s"]) == len(sqlite["turn_ratios"]) == 4
     assert 0 < sqlite["p50_ms"] <= sqlite["p99_ms"]
     verify = sqlite["verify"]
     assert verify["ok"], verify

@@ -16,7 +16,8 @@ def test_rules_bench_prints_the_figures_as_json_last(tmp_path):
     sqlite, printed = run_tiny_bench(tmp_path, "rules", "--turns", "4", timeout=180)
     assert sqlite["rules_per_s"] > 0 and sqlite["base_per_s"] > 0
     assert sqlite["ratio"] == pytest.approx(sqlite["rules_per_s"] / sqlite["base_per_s"], abs=0.01)
-    assert len(sqlite["turns"]["base_per_s"]) == len(sqlite["turns"]["rules_per_s"]) == 4
+    assert len(sqlite["turns"]["base_per_s"]) == len(sqlite["turns"]["rules_per_s"]) == len(sqlite["turn_ratios"]) == 4
+    assert sqlite["turn_ratios"][0] == pytest.approx(sqlite["turns"]["rules_per_s"][0] / sqlite["turns"]["base_per_s"][0], abs=0.01)
     assert 0 < sqlite["engine_median_ms"] <= sqlite["engine_p99_ms"]
     assert sqlite["awards_per_purchase"] > 0  # the rules do fire on the bench's baskets
     verify = sqlite["verify"]
