@@ -55,7 +55,7 @@ from fidelo.analytics.models import (
 from fidelo.core.actors import Actor
 from fidelo.core.audit import audit_record
 from fidelo.core.clock import now
-from fidelo.core.db import is_postgresql, write_transaction
+from fidelo.core.db import db_time, is_postgresql, write_transaction
 from fidelo.core.errors import ValidationFailed
 from fidelo.ledger.models import Account, AccountKind, Transfer, TransferKind
 from fidelo.members.models import Member
@@ -571,7 +571,7 @@ def _active_members(organization_id: int, start: dt.datetime, stop: dt.datetime)
         f"SELECT store_id, member_id FROM {purchases} WHERE organization_id = %s AND occurred_at >= %s AND occurred_at < %s "
         f"UNION SELECT store_id, member_id FROM {visits} WHERE organization_id = %s AND occurred_at >= %s AND occurred_at < %s"
     )
-    adapt = connection.ops.adapt_datetimefield_value
+    adapt = db_time
     params = [organization_id, adapt(start), adapt(stop)] * 2
     found: dict[int, int] = {}
     with connection.cursor() as cursor:
@@ -788,7 +788,7 @@ class _LocalDaySQL:
     def sql(self, model, field: str) -> tuple[str, list]:
         qn = connection.ops.quote_name
         column = f"{qn(model._meta.db_table)}.{qn(model._meta.get_field(field).column)}"
-        adapt = connection.ops.adapt_datetimefield_value
+        adapt = db_time
         cases, params = [], []
         for until, seconds in self.segments:
             if until is None:

@@ -186,7 +186,6 @@ def mark_saved(instance):
     return instance
 
 
-
 # psycopg turns a statement's `%s` into `$n` by parsing its text, and caches the result only
 # for statements of at most 50 parameters (psycopg._queries.MAX_CACHED_STATEMENT_PARAMS).
 # The purchase statement has 150 to 200 (its lines, the bonus, the award rows): it was parsed

@@ -24,7 +24,7 @@ from django.db.models import F, Sum
 from fidelo.core.actors import Actor
 from fidelo.core.audit import audit_record
 from fidelo.core.clock import now, require_aware
-from fidelo.core.db import mark_saved, write_transaction
+from fidelo.core.db import db_time, mark_saved, write_transaction
 from fidelo.core.errors import DomainError
 from fidelo.engagement.errors import (
     BadgeExists,
@@ -383,7 +383,7 @@ def achievement_grant(
         cursor.execute(
             "INSERT INTO engagement_memberachievement (organization_id, member_id, badge_id, earned_at, source_type, source_id, rule_id) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (member_id, badge_id) DO NOTHING RETURNING id",
-            [member.organization_id, member.pk, badge.pk, connection.ops.adapt_datetimefield_value(occurred_at), source_type, source_id, rule_id],
+            [member.organization_id, member.pk, badge.pk, db_time(occurred_at), source_type, source_id, rule_id],
         )
         row = cursor.fetchone()
     if row is None:

@@ -18,7 +18,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from fidelo.awards.sql import AwardRow, award_values, insert_award_values, pg_awards_cte
-from fidelo.core.db import cursor_or, fetchone_prepared, mark_saved, write_transaction
+from fidelo.core.db import cursor_or, db_time, fetchone_prepared, mark_saved, write_transaction
 from fidelo.core.idempotency import (
     RECEIPT_COLUMNS,
     Receipt,
@@ -30,7 +30,6 @@ from fidelo.ledger.sql import (
     compose,
     credit_balance,
     credit_values,
-    db_time,
     insert_credits,
     pg_balance_cte,
     pg_lot_cte,

@@ -28,8 +28,7 @@ from contextlib import nullcontext
 
 from django.db import connection, transaction
 
-from fidelo.core.db import fetchone_prepared
-from fidelo.ledger.sql import db_time
+from fidelo.core.db import db_time, fetchone_prepared
 
 _CALL = (
     "SELECT fidelo_redeem_voucher(%s::bigint, %s::bigint, %s::text, %s::bigint, %s::bigint, %s::bigint, %s::boolean, %s::jsonb, %s::text, "

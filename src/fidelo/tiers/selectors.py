@@ -14,6 +14,7 @@ from django.db import connection
 from django.db.models import Count
 
 from fidelo.core.clock import now
+from fidelo.core.db import db_time
 from fidelo.members.models import Member
 from fidelo.tenancy.selectors import program_for
 from fidelo.tiers.errors import TierNotFound
@@ -185,10 +186,10 @@ def qualification(member_id: int, column: str, start: dt.datetime, end: dt.datet
     """What the member's activity adds up to in [start, end) (end None: no end)."""
     # `column` comes from METRIC_COLUMNS, never from input.
     sql = f"SELECT COALESCE(SUM({column}), 0) FROM tiers_tieractivity WHERE member_id = %s AND occurred_at >= %s"
-    params: list = [member_id, connection.ops.adapt_datetimefield_value(start)]
+    params: list = [member_id, db_time(start)]
     if end is not None:
         sql += " AND occurred_at < %s"
-        params.append(connection.ops.adapt_datetimefield_value(end))
+        params.append(db_time(end))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return int(cursor.fetchone()[0])

@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from fidelo.core.actors import SYSTEM, Actor
 from fidelo.core.audit import audit_record
 from fidelo.core.clock import now, require_aware
-from fidelo.core.db import write_transaction
+from fidelo.core.db import db_time, write_transaction
 from fidelo.core.money import MAX_MINOR
 from fidelo.ledger.services import check_member_active
 from fidelo.members.errors import MemberNotFound
@@ -112,8 +112,8 @@ def tier_activity_record(
             cursor.execute(
                 "INSERT INTO tiers_tieractivity (organization_id, member_id, occurred_at, tier_points, spend_minor, visits, source_type, "
                 "source_id, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                [member.organization_id, member.pk, connection.ops.adapt_datetimefield_value(occurred_at), amounts["tier_points"],
-                 amounts["spend_minor"], amounts["visits"], source_type, source_id, connection.ops.adapt_datetimefield_value(created)],
+                [member.organization_id, member.pk, db_time(occurred_at), amounts["tier_points"],
+                 amounts["spend_minor"], amounts["visits"], source_type, source_id, db_time(created)],
             )
         if amounts[terms.column] <= 0:
             return None  # nothing towards the metric, or a reversal: no upgrade
@@ -128,9 +128,9 @@ def tier_activity_record(
 def _window_total_and_held(member_id: int, terms: TierTerms, start: dt.datetime, end: dt.datetime | None) -> tuple[int, str]:
     """One statement: the member's total in the window and the level they hold now."""
     window = "occurred_at >= %s" + (" AND occurred_at < %s" if end is not None else "")
-    params: list = [member_id, connection.ops.adapt_datetimefield_value(start)]
+    params: list = [member_id, db_time(start)]
     if end is not None:
-        params.append(connection.ops.adapt_datetimefield_value(end))
+        params.append(db_time(end))
     params.append(member_id)
     with connection.cursor() as cursor:
         # terms.column comes from a fixed set, never from input.
