@@ -6,7 +6,7 @@ import pytest
 
 from fidelo.api.tests.helpers import API, ago, allow_transfers, assert_problem, buy
 from fidelo.conftest import STAFF, make_member
-from fidelo.core.clock import now
+from fidelo.core.clock import local_date, now
 from fidelo.tenancy.selectors import forget_program
 from fidelo.tenancy.services import program_update
 
@@ -89,7 +89,8 @@ def test_history_tells_why_in_words_in_english(api, org, member, store):
     api.post(f"{API}/members/{member.id}/adjustments", {"points": 5, "reason": "Geste commercial"}, key="a1")
     api.post(f"{API}/transfers", {"sender": {"id": member.id}, "recipient": {"id": friend.id}, "points": 7}, key="t1")
     items = history(api, member, EN)["items"]
-    earned_on = dt.datetime.fromisoformat(purchase["occurred_at"]).date().isoformat()
+    # The day of the purchase where the shop is (between 23:00 and midnight UTC, Paris is already tomorrow).
+    earned_on = local_date(dt.datetime.fromisoformat(purchase["occurred_at"]), org.timezone).isoformat()
     assert [(e["reason_code"], e["kind"], e["points"]) for e in items] == [
         ("transfer_out", "transfer", -7), ("adjustment", "adjust", 5), ("refund", "reverse", -9), ("purchase", "earn", 42),
     ]
