@@ -109,6 +109,13 @@ DATABASE_URL = os.environ.get("FIDELO_DATABASE_URL", "")
 # waits, only past this many pages of WAL (about 80 MB), should nothing else have done it.
 SQLITE_CHECKPOINT_EVERY = 256
 SQLITE_AUTOCHECKPOINT_PAGES = 20_000
+# SQLite: each connection keeps its own page cache (2 MB by default). A purchase reads the
+# member, the rules' usage and counts from indexes spread over the file, and writes pages
+# that push them out; past a few hundred MB of data most reads then go back to the file.
+# Memory-mapped reads share the operating system's cache between every connection and
+# process instead of copying each page into each connection's cache.
+SQLITE_CACHE_MB = int(os.environ.get("FIDELO_SQLITE_CACHE_MB", "16"))
+SQLITE_MMAP_MB = int(os.environ.get("FIDELO_SQLITE_MMAP_MB", "1024"))
 # PostgreSQL: the hot statements run as prepared statements (fidelo.core.db.fetchone_prepared);
 # off behind a connection pooler without prepared statement support.
 PG_PREPARE_STATEMENTS = env_bool("FIDELO_PG_PREPARE", True)
@@ -149,7 +156,8 @@ else:
                 # checkpoints after the write lock is released (see SQLITE_CHECKPOINT_EVERY).
                 "init_command": (
                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; "
-                    f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES};"
+                    f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}; "
+                    f"PRAGMA cache_size=-{SQLITE_CACHE_MB * 1024}; PRAGMA mmap_size={SQLITE_MMAP_MB * 1024 * 1024};"
                 ),
             },
             "TEST": {"NAME": os.environ.get("FIDELO_TEST_SQLITE_NAME", str(DATA_DIR / "test.sqlite3"))},

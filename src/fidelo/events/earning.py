@@ -21,7 +21,7 @@ from fidelo.members.models import Member
 from fidelo.members.selectors import member_lookup, member_lookup_with
 from fidelo.rules.engine import types as engine
 from fidelo.rules.engine.compile import main_award
-from fidelo.rules.engine.evaluate import Needs, evaluate
+from fidelo.rules.engine.evaluate import Needs, count_limits, evaluate, may_fire
 from fidelo.rules.selectors import ActiveRules, active_rules
 from fidelo.tenancy.models import Program
 from fidelo.tiers.selectors import tier_terms
@@ -54,37 +54,47 @@ class _Listening:
     rules: tuple
     needs: Needs
     capped: tuple[Capped, ...]  # the rules with limits, whose usage is loaded
+    capped_rules: tuple  # their engine rules, in the same order: which may fire for an event (the gates)
     budgets: dict[int, int]  # rule id -> budget, for the rules that have one
+    count_limits: dict  # engine.count_limits: how far the counts of past events need to go
     shape: FactsShape  # the member facts' subqueries, to bind to each event's time
 
 
 def _listening(rules: ActiveRules, event_type: str, organization_id: int) -> _Listening:
     def build() -> _Listening:
         listening, wanted = rules.for_type(event_type)
+        capped_rules = tuple(rule for rule in listening if rule.id in wanted.usage_rule_ids)
         capped = tuple(
             Capped(rule_id=rule.id, kind=main_award(rule)[0], budget=rule.limits.budget is not None,
                    day=rule.limits.per_member_per_day is not None, month=rule.limits.per_member_per_month is not None,
                    total=rule.limits.per_member_total is not None)
-            for rule in listening if rule.id in wanted.usage_rule_ids
+            for rule in capped_rules
         )
         budgets = {rule.id: rule.limits.budget for rule in listening if rule.limits.budget is not None}
-        return _Listening(listening, wanted, capped, budgets, facts_shape(needs=wanted, capped=capped, organization_id=organization_id))
+        limits = count_limits(listening)
+        shape = facts_shape(needs=wanted, capped=capped, organization_id=organization_id, count_limits=limits)
+        return _Listening(listening, wanted, capped, capped_rules, budgets, limits, shape)
 
     return rules.remember(("earning", event_type), build)  # a rule set is one organization's
 
 
 def member_with_facts(
     *, program: Program, event_type: str, at: dt.datetime, member_id: int | None = None, card: str | None = None,
-    email: str | None = None, phone: str | None = None, external_id: str | None = None,
+    email: str | None = None, phone: str | None = None, external_id: str | None = None, event: engine.Event | None = None,
 ) -> tuple[Member, LoadedFacts | None]:
     """The member (lean, as the purchase path reads it) and, in the same statement, the facts
-    the active rules of `event_type` need of them at `at`: one round trip instead of two."""
+    the active rules of `event_type` need of them at `at`: one round trip instead of two.
+
+    With the `event` itself, the usage of a capped rule is read only if the event may satisfy
+    it (a capped offer on one brand, on a basket without that brand: nothing to read)."""
     identifier = {"member_id": member_id, "card": card, "email": email, "phone": phone, "external_id": external_id}
     rules = active_rules(program)
     query = None
     if rules.for_event(event_type) and at.tzinfo is not None:  # a naive time is refused by the plan, with its own error
         found = _listening(rules, event_type, program.organization_id)
-        query = facts_query(at=at, timezone=program.organization.timezone, shape=found.shape)
+        timezone = program.organization.timezone
+        gates = may_fire(event, timezone, found.capped_rules) if event is not None and found.capped_rules else None
+        query = facts_query(at=at, timezone=timezone, shape=found.shape, gates=gates)
     if query is None or not query.selects:
         return member_lookup(program.organization, lean=True, **identifier), None
     member, values = member_lookup_with(program.organization, selects=query.sql("m.id"), params=query.bound(None), **identifier)
@@ -110,15 +120,16 @@ def rules_evaluate(
     listening, wanted = found.rules, found.needs
     usage: dict[int, engine.Usage] = {}
     campaign_room: dict[str, int] = {}
-    if facts is None:
+    unread: frozenset[int] = frozenset()
+    real_facts = facts is None
+    if real_facts:
         capped = found.capped if member.pk else ()
         query = loaded.query if loaded is not None else None
         if query is not None and query.needs == wanted and query.capped == capped and query.at == event.occurred_at:
             facts, usage, campaign_room = query.decode(member, loaded.values, multiplier)
+            unread = query.unread
         else:  # nothing read with the member, or the rules changed in between: read them now
-            facts, usage, campaign_room = member_facts(
-                member=member, at=event.occurred_at, needs=wanted, timezone=timezone, tier_multiplier_percent=multiplier, capped=capped,
-            )
+            facts, usage, campaign_room = _read_facts(found, member, event, multiplier, capped, explain, timezone)
     elif wanted.campaigns:  # a profile simulated: the campaigns' budgets are still the real ones
         campaign_room = campaign_rooms(program.organization_id, wanted.campaigns)
     terms = engine.ProgramTerms(
@@ -126,7 +137,21 @@ def rules_evaluate(
         base_line_units=base_line_units,
     )
     evaluation = evaluate(event, facts, terms, listening, usage, explain=explain, campaign_room=campaign_room)
+    if unread and any(award.rule_id in unread for award in evaluation.awards):
+        # A capped rule whose usage was not read fired: the event the gates were computed on was
+        # not this one. Its limits need the real usage: read everything, evaluate again.
+        facts, usage, campaign_room = _read_facts(found, member, event, multiplier, found.capped, explain, timezone)
+        evaluation = evaluate(event, facts, terms, listening, usage, explain=explain, campaign_room=campaign_room)
     return RulesOutcome(evaluation=evaluation, budgets=found.budgets)
+
+
+def _read_facts(found: _Listening, member: Member, event: engine.Event, multiplier: int, capped: tuple, explain: bool, timezone: str):
+    # A simulation explains conditions with the member's real counts; else the counts stop
+    # where the rules stop telling them apart (engine.count_limits).
+    return member_facts(
+        member=member, at=event.occurred_at, needs=found.needs, timezone=timezone, tier_multiplier_percent=multiplier, capped=capped,
+        count_limits=None if explain else found.count_limits,
+    )
 
 
 def engine_lines(lines) -> tuple[engine.Line, ...]:

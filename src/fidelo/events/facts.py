@@ -8,7 +8,7 @@ not written yet when the rules are evaluated).
 import datetime as dt
 import functools
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -61,6 +61,16 @@ class _When:
 DAY, MONTH_START, MOMENT = _When("day"), _When("month"), _When("moment")  # local day, its month's first day, the time
 
 
+class _Gate:
+    """In a FactsShape's parameters: whether the capped rule at `index` may fire for the event
+    (FactsQuery.gates), so that its usage is read; else its subqueries are skipped (read as 0)."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
 @functools.lru_cache(maxsize=256)
 def _formatted(selects: tuple[str, ...], member_sql: str) -> tuple[str, ...]:
     return tuple(select.format(member=member_sql) for select in selects)
@@ -86,6 +96,14 @@ class FactsQuery:
     at: dt.datetime
     timezone: str
     times: dict  # the value of each of the shape's time markers, for this event
+    gates: tuple[bool, ...] | None = None  # per capped rule, whether its usage is read (None: all are)
+
+    @property
+    def unread(self) -> frozenset[int]:
+        """The capped rules whose usage was not read (they cannot fire for the event)."""
+        if self.gates is None:
+            return frozenset()
+        return frozenset(rule.rule_id for rule, gate in zip(self.shape.capped, self.gates) if not gate)
 
     @property
     def selects(self) -> tuple[str, ...]:
@@ -109,13 +127,16 @@ class FactsQuery:
     def bound(self, member_id: int | None) -> list:
         """The parameters in order: the member's id for MEMBER, or nothing when `{member}` is a column."""
         shape, times = self.shape, self.times
-        if member_id is None:  # the purchase path's: a copy of the template, the event's times put in
+        gates = self.gates or (True,) * len(shape.capped)
+        if member_id is None:  # the purchase path's: a copy of the template, the event's times and the gates put in
             params = list(shape.template)
             for position, marker in shape.slots:
                 params[position] = times[marker]
+            for position, index in shape.gate_slots:
+                params[position] = gates[index]
             return params
-        return [member_id if value is MEMBER else times[value] if value.__class__ is _When else value
-                for params in shape.params for value in params]
+        return [member_id if value is MEMBER else times[value] if value.__class__ is _When else gates[value.index]
+                if value.__class__ is _Gate else value for params in shape.params for value in params]
 
     def decode(self, member: Member, values: Sequence, tier_multiplier_percent: int = 100) -> Facts:
         shape = self.shape
@@ -177,33 +198,43 @@ class FactsShape:
     # Derived once, for binding and decoding each event's values quickly:
     template: tuple = ()  # the parameters in order without MEMBER, markers left in
     slots: tuple[tuple[int, _When], ...] = ()  # (position in template, marker)
+    gate_slots: tuple[tuple[int, int], ...] = ()  # (position in template, capped rule's index)
     count_keys: tuple[str, ...] = ()  # needs.counts, in the selects' order
     within_keys: tuple[tuple[str, int], ...] = ()
     streak_keys: tuple[str, ...] = ()
 
 
-def facts_shape(*, needs: Needs, capped: Sequence[Capped] = (), organization_id: int = 0) -> FactsShape:
-    """The subqueries for the member facts `needs` asks for, and what each capped rule already gave."""
+def facts_shape(
+    *, needs: Needs, capped: Sequence[Capped] = (), organization_id: int = 0, count_limits: Mapping[str | tuple[str, int], int] | None = None,
+) -> FactsShape:
+    """The subqueries for the member facts `needs` asks for, and what each capped rule already gave.
+
+    A capped rule's subqueries run only if its gate says it may fire (FactsQuery.gates).
+    `count_limits` (engine.count_limits): counts that need not go past a number of events;
+    the others are counted in full (the simulation shows them)."""
     selects: list[str] = []
     params: list[tuple] = []
-    for rule in capped:
+    count_limits = count_limits or {}
+    for index, rule in enumerate(capped):
         # Today, this month, ever (those its limits read), in the kind they count; and its budget spent.
+        gate = _Gate(index)
         for since in _windows(rule):
             selects.append(
-                "(SELECT COALESCE(SUM(amount - reversed), 0) FROM awards_award WHERE member_id = {member} AND rule_id = %s AND kind = %s"
-                + (" AND local_day >= %s)" if since is not None else ")")
+                "CASE WHEN %s THEN (SELECT COALESCE(SUM(amount - reversed), 0) FROM awards_award WHERE member_id = {member} "
+                "AND rule_id = %s AND kind = %s" + (" AND local_day >= %s) ELSE 0 END" if since is not None else ") ELSE 0 END")
             )
-            params.append((MEMBER, rule.rule_id, rule.kind) + ((since,) if since is not None else ()))
+            params.append((gate, MEMBER, rule.rule_id, rule.kind) + ((since,) if since is not None else ()))
         if rule.budget:
-            selects.append("(SELECT COALESCE(MAX(spent), 0) FROM rules_rulebudget WHERE rule_id = %s)")
-            params.append((rule.rule_id,))
+            selects.append("CASE WHEN %s THEN (SELECT COALESCE(MAX(spent), 0) FROM rules_rulebudget WHERE rule_id = %s) ELSE 0 END")
+            params.append((gate, rule.rule_id))
     for key in sorted(needs.counts):
         table, extra, extra_params = _source(key)
-        selects.append(f"(SELECT COUNT(*) FROM {table} WHERE member_id = {{member}}{extra} AND occurred_at <= %s)")
+        selects.append(_counted(f"{table} WHERE member_id = {{member}}{extra} AND occurred_at <= %s", count_limits.get(key)))
         params.append((MEMBER, *extra_params, MOMENT))
     for key, days in sorted(needs.counts_within):
         table, extra, extra_params = _source(key)
-        selects.append(f"(SELECT COUNT(*) FROM {table} WHERE member_id = {{member}}{extra} AND occurred_at <= %s AND occurred_at > %s)")
+        selects.append(_counted(f"{table} WHERE member_id = {{member}}{extra} AND occurred_at <= %s AND occurred_at > %s",
+                                count_limits.get((key, days))))
         params.append((MEMBER, *extra_params, MOMENT, _When("ago", days)))
     campaigns = tuple(sorted(needs.campaigns))
     for code in campaigns:  # what the campaign's budget has left for its rules (NULL: no budget)
@@ -213,31 +244,42 @@ def facts_shape(*, needs: Needs, capped: Sequence[Capped] = (), organization_id:
     return FactsShape(
         selects=tuple(selects), params=tuple(params), needs=needs, capped=tuple(capped), campaigns=campaigns, template=template,
         slots=tuple((position, value) for position, value in enumerate(template) if value.__class__ is _When),
+        gate_slots=tuple((position, value.index) for position, value in enumerate(template) if value.__class__ is _Gate),
         count_keys=tuple(sorted(needs.counts)), within_keys=tuple(sorted(needs.counts_within)), streak_keys=tuple(sorted(needs.streaks)),
     )
 
 
+def _counted(rows: str, limit: int | None) -> str:
+    """A count of the rows of `rows` ("<table> WHERE …"), stopping at `limit` when one is given."""
+    if limit is None:
+        return f"(SELECT COUNT(*) FROM {rows})"
+    return f"(SELECT COUNT(*) FROM (SELECT 1 FROM {rows} LIMIT {int(limit)}) AS counted)"
+
+
 def facts_query(
     *, at: dt.datetime, timezone: str, needs: Needs | None = None, capped: Sequence[Capped] = (), organization_id: int = 0,
-    shape: FactsShape | None = None,
+    shape: FactsShape | None = None, gates: tuple[bool, ...] | None = None, count_limits: Mapping | None = None,
 ) -> FactsQuery:
-    """The subqueries of `shape` (else of facts_shape(needs, capped)) bound to the event's time."""
+    """The subqueries of `shape` (else of facts_shape(needs, capped)) bound to the event's time;
+    `gates`: per capped rule, whether its usage is read (None: all are)."""
     if shape is None:
-        shape = facts_shape(needs=needs or Needs(), capped=capped, organization_id=organization_id)
+        shape = facts_shape(needs=needs or Needs(), capped=capped, organization_id=organization_id, count_limits=count_limits)
     day = local_date(at, timezone)
     times = {DAY: db_date(day), MONTH_START: db_date(day.replace(day=1)), MOMENT: db_time(at)}
     for position, marker in shape.slots:
         if marker.what == "ago":
             times[marker] = db_time(at - dt.timedelta(days=marker.days))
-    return FactsQuery(shape=shape, at=at, timezone=timezone, times=times)
+    return FactsQuery(shape=shape, at=at, timezone=timezone, times=times, gates=gates)
 
 
 def member_facts(
     *, member: Member, at: dt.datetime, needs: Needs, timezone: str, tier_multiplier_percent: int = 100, capped: Sequence[Capped] = (),
+    count_limits: Mapping | None = None,
 ) -> Facts:
     """The member's facts, what each capped rule already gave them, and what the budgets of their
-    rules' campaigns have left: one query for all."""
-    query = facts_query(at=at, needs=needs, timezone=timezone, capped=capped, organization_id=member.organization_id)
+    rules' campaigns have left: one query for all. `count_limits`: see facts_shape."""
+    query = facts_query(at=at, needs=needs, timezone=timezone, capped=capped, organization_id=member.organization_id,
+                        count_limits=count_limits)
     values: Sequence = ()
     if query.selects:
         # Prepared on PostgreSQL: planning a dozen subqueries costs more than running them.

@@ -44,17 +44,21 @@ RECORDED_TYPES = tuple(t for t in engine.EVENT_TYPES if t != engine.PURCHASE)  #
 MAX_ATTRIBUTES = 50
 
 
-def purchase_plan_with_rules(*, loaded: LoadedFacts | None = None, **fields) -> PurchasePlan:
+def purchase_plan_with_rules(*, loaded: LoadedFacts | None = None, event: engine.Event | None = None, **fields) -> PurchasePlan:
     """purchase_plan, plus what the earning rules award and whether tiers or referrals follow.
 
-    `loaded`: the member facts read with the member (events.earning.member_with_facts)."""
+    `loaded`: the member facts read with the member (events.earning.member_with_facts);
+    `event`: the purchase as the engine sees it, if the caller built it already (the same fields)."""
     plan = purchase_plan(**fields)
     program, member, store = plan.program, plan.member, plan.store
-    outcome = rules_evaluate(
-        program=program, member=member, base_units=plan.points, base_line_units=tuple(plan.line_points), loaded=loaded,
-        event=purchase_event(occurred_at=plan.occurred_at, store_code=store.code if store else None, channel=plan.channel,
-                             amount_minor=plan.total_minor, lines=plan.lines),
-    )
+    outcome = None
+    if event is None and (active_rules(program).for_event(engine.PURCHASE) or member.tier):  # else nothing to evaluate
+        event = purchase_event(occurred_at=plan.occurred_at, store_code=store.code if store else None, channel=plan.channel,
+                               amount_minor=plan.total_minor, lines=plan.lines)
+    if event is not None:
+        outcome = rules_evaluate(
+            program=program, member=member, base_units=plan.points, base_line_units=tuple(plan.line_points), loaded=loaded, event=event,
+        )
     follow_ups = tier_terms(program.organization_id) is not None or referral_settings_for(program.organization_id).enabled
     if outcome is None and not follow_ups:
         return plan

@@ -8,7 +8,7 @@ from fidelo.api.v1.idempotency import idempotent_post
 from fidelo.api.v1.problems import json_response
 from fidelo.api.v1.schemas import PurchaseIn, PurchaseOut, RefundIn, RefundOut, Text
 from fidelo.core.idempotency import StoresReceipt
-from fidelo.events.earning import member_with_facts
+from fidelo.events.earning import member_with_facts, purchase_event
 from fidelo.events.services import purchase_plan_with_rules, referral_completed_record
 from fidelo.purchases.errors import DuplicatePurchase, DuplicateRefund
 from fidelo.purchases.models import Purchase, PurchaseLine
@@ -20,6 +20,7 @@ from fidelo.purchases.services import (
     purchase_refund,
 )
 from fidelo.rules.engine import types as engine
+from fidelo.rules.selectors import active_rules
 from fidelo.tenancy.models import Store
 from fidelo.tenancy.selectors import program_for
 
@@ -56,14 +57,27 @@ def create_purchase(request: HttpRequest, body: PurchaseIn) -> HttpResponse:
         # Reads and checks outside the write transaction: on SQLite the write lock is then
         # held only while the rows are written.
         program = program_for(ctx.organization.id)
+        lines = [
+            LineInput(quantity=l.quantity, unit_price_minor=l.unit_price_cents, discount_minor=l.discount_cents, sku=l.sku,
+                      name=l.name, category=l.category, brand=l.brand)
+            for l in body.lines
+        ]
+        event = None
+        if active_rules(program).for_event(engine.PURCHASE) and body.occurred_at.tzinfo is not None and (body.store or ctx.store_id is None):
+            # The purchase as the rules see it (its store is the one named, checked below): which capped
+            # rules it may satisfy decides what is read of the member. A store key's own store is read
+            # after the member (whose errors come first): the plan builds the event then.
+            event = purchase_event(occurred_at=body.occurred_at, store_code=body.store or None, channel=body.channel,
+                                   amount_minor=body.total_cents, lines=lines)
         ref = body.member
         member, loaded = member_with_facts(  # the member and what the rules need of them: one query
             program=program, event_type=engine.PURCHASE, at=body.occurred_at, member_id=ref.id, card=ref.card, email=ref.email,
-            phone=ref.phone, external_id=ref.external_id,
+            phone=ref.phone, external_id=ref.external_id, event=event,
         )
         store = store_for(ctx, body.store)
         plan = purchase_plan_with_rules(
             loaded=loaded,
+            event=event,
             program=program,
             member=member,
             store=store,
@@ -72,11 +86,7 @@ def create_purchase(request: HttpRequest, body: PurchaseIn) -> HttpResponse:
             total_minor=body.total_cents,
             currency=body.currency,
             channel=body.channel,
-            lines=[
-                LineInput(quantity=l.quantity, unit_price_minor=l.unit_price_cents, discount_minor=l.discount_cents, sku=l.sku,
-                          name=l.name, category=l.category, brand=l.brand)
-                for l in body.lines
-            ],
+            lines=lines,
             actor=actor_of(request),
         )
 

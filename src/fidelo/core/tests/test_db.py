@@ -190,3 +190,12 @@ def test_db_time_adapts_as_the_orm_does_and_equal_instants_alike():
     assert db_time(later) == connection.ops.adapt_datetimefield_value(later) != db_time(utc)
     assert db_time(None) is None and db_date(None) is None
     assert db_date(dt.date(2026, 3, 29)) == connection.ops.adapt_datefield_value(dt.date(2026, 3, 29))
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's page cache")
+def test_sqlite_connections_get_the_configured_page_cache_and_memory_map(settings):
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA cache_size")
+        assert cursor.fetchone()[0] == -settings.SQLITE_CACHE_MB * 1024  # negative: in KiB
+        cursor.execute("PRAGMA mmap_size")
+        assert cursor.fetchone()[0] == settings.SQLITE_MMAP_MB * 1024 * 1024

@@ -105,3 +105,71 @@ def test_an_unknown_member_is_refused_as_by_the_plain_lookup(api, org):
     response = api.post(f"{API}/purchases", {"member": {"card": "0000"}, "external_id": "x", "occurred_at": at(2026, 3, 10).isoformat(),
                                              "currency": "EUR", "total_cents": 1000})
     assert response.status_code == 404 and response.json()["code"] == "member_not_found"
+
+
+TEA = [{"sku": "T", "category": "the", "quantity": 1, "unit_price_cents": 1000}]
+
+
+def engine_purchase(when, lines):
+    from fidelo.purchases.services import LineInput
+
+    inputs = [LineInput(quantity=l["quantity"], unit_price_minor=l["unit_price_cents"], sku=l["sku"], category=l["category"]) for l in lines]
+    return purchase_event(occurred_at=when, store_code=None, channel="offline", amount_minor=sum(l.amount_minor for l in inputs), lines=inputs)
+
+
+def test_a_capped_rule_the_purchase_cannot_satisfy_has_its_usage_left_unread(api, org, member):
+    capped = add_rule(api, CAPPED)
+    card = {"card": member.card_number}
+    assert buy(api, "p1", card, at(2026, 3, 10)).points_bonus == 20  # 20 of the day's 30 given
+    program = program_for(org.id)
+    when = at(2026, 3, 10, 14)
+
+    _, for_tea = member_with_facts(program=program, event_type="purchase", at=when, member_id=member.id,
+                                   event=engine_purchase(when, TEA))
+    assert for_tea.query.unread == {capped["id"]}
+    assert for_tea.query.decode(member, for_tea.values).usage[capped["id"]].member_day == 0  # not read: the rule cannot fire
+
+    _, for_coffee = member_with_facts(program=program, event_type="purchase", at=when, member_id=member.id,
+                                      event=engine_purchase(when, COFFEE))
+    assert for_coffee.query.unread == frozenset()
+    used = for_coffee.query.decode(member, for_coffee.values).usage[capped["id"]]
+    assert (used.member_day, used.member_month) == (20, 20)
+
+    # Through the API: tea earns nothing from the rule, and coffee after it still meets the day's cap.
+    assert buy(api, "p2", card, at(2026, 3, 10, 13), lines=TEA).points_bonus == 0
+    assert buy(api, "p3", card, at(2026, 3, 10, 15)).points_bonus == 10
+
+
+def test_a_capped_rule_that_fires_on_another_event_than_its_gate_saw_is_read_again(api, org, member):
+    """The gates are computed on the event given to the lookup; evaluated on another one, a
+    capped rule they left unread fires: its usage is read then, and its limit holds."""
+    capped = add_rule(api, CAPPED)
+    buy(api, "p1", {"card": member.card_number}, at(2026, 3, 10))
+    program = program_for(org.id)
+    when = at(2026, 3, 10, 14)
+    found, for_tea = member_with_facts(program=program, event_type="purchase", at=when, member_id=member.id, event=engine_purchase(when, TEA))
+    outcome = rules_evaluate(program=program, member=found, event=engine_purchase(when, COFFEE), base_units=10, base_line_units=(10,),
+                             loaded=for_tea)
+    (award,) = outcome.evaluation.awards
+    assert award.rule_id == capped["id"] and award.amount == 10  # 30 a day, 20 given: not 20
+
+
+def test_past_purchases_are_counted_only_as_far_as_the_rules_tell_them_apart(api, org, member):
+    third = {"name": "3e achat", "event": "purchase", "conditions": [{"field": "event_count", "op": "eq", "value": 3}],
+             "effects": [{"type": "fixed_points", "points": 30}]}
+    add_rule(api, third)
+    card = {"card": member.card_number}
+    bonuses = [buy(api, f"p{n}", card, at(2026, 3, 10, 9 + n)).points_bonus for n in range(1, 7)]
+    assert bonuses == [0, 0, 30, 0, 0, 0]
+    program = program_for(org.id)
+    when = at(2026, 3, 11)
+    found, loaded = member_with_facts(program=program, event_type="purchase", at=when, member_id=member.id)
+    assert loaded.query.decode(found, loaded.values).member.counts == {"purchase": 3}  # 6 bought: 3 or more decide alike
+    listening, wanted = active_rules(program).for_type("purchase")
+    assert member_facts(member=found, at=when, needs=wanted, timezone=org.timezone).member.counts == {"purchase": 6}  # in full
+    # The simulation explains with the real count: the 7th purchase, not the 4th.
+    response = api.post(f"{API}/rules/simulate", {"member": {"id": member.id}, "event": {
+        "type": "purchase", "occurred_at": when.isoformat(), "amount_cents": 1000}})
+    assert response.status_code == 200, response.content
+    (skipped,) = response.json()["skipped"]
+    assert skipped["rule"] == "3e achat" and "(ici : 7)" in skipped["explanation"]

@@ -95,12 +95,23 @@ class Context:
 Draft = tuple[str, str, int, tuple[int, ...], str, dict[str, Any]]
 
 
+# The condition fields that read the member (the others read the event alone).
+MEMBER_FIELDS = frozenset(
+    {"member.tier", "member.interests", "member.birthday_month", "first_purchase", "event_count", "streak_months", "membership_years"}
+)
+
+
+def reads_member(field: str) -> bool:
+    return field in MEMBER_FIELDS or field.startswith("member.")
+
+
 class Plan:
-    __slots__ = ("effects", "key", "line_conditions", "line_lookup", "line_predicates", "main", "steps", "uses_lines")
+    __slots__ = ("effects", "event_steps", "key", "line_conditions", "line_lookup", "line_predicates", "main", "steps", "uses_lines")
 
     def __init__(self, steps, line_conditions, line_predicates, effects, main, key, uses_lines=True, line_lookup=None) -> None:
         self.uses_lines: bool = uses_lines  # whether an effect reads the matching lines
         self.steps: tuple[tuple[Condition, int, Callable], ...] = steps  # kind: 0 context check, 1 line, 2 matching amount
+        self.event_steps = tuple(step for step in steps if not reads_member(step[0].field))  # those on the event alone
         self.line_conditions: tuple[Condition, ...] = line_conditions
         self.line_predicates: tuple[Callable[[Line], bool], ...] = line_predicates
         self.effects: tuple[Callable[[Context, list[int]], Draft | None], ...] = effects
@@ -139,8 +150,16 @@ class Plan:
         When no line passes the line conditions, `blame` looks for the one no line meets (what
         an explanation names); without it, the first line condition stands for them all.
         """
+        return self._failing(self.steps, ctx, blame)
+
+    def event_allows(self, ctx: Context) -> bool:
+        """Whether the conditions on the event alone hold (those on the member are not tested):
+        if not, the rule gives nothing for this event, whoever the member. `ctx.member` is not read."""
+        return self._failing(self.event_steps, ctx, False)[0] is None
+
+    def _failing(self, steps, ctx: Context, blame: bool) -> tuple[Condition | None, list[int] | None]:
         matching = None
-        for condition, kind, check in self.steps:
+        for condition, kind, check in steps:
             if kind == 0:
                 if not check(ctx):
                     return condition, matching

@@ -6,6 +6,7 @@ once); needs() tells the caller which member facts and usage to load for a set o
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -88,6 +89,50 @@ def needs(rules: Sequence[Rule]) -> Needs:
         if rule.limits != Limits():
             usage.add(rule.id)
     return Needs(frozenset(counts), frozenset(within), frozenset(streaks), frozenset(fields), frozenset(usage), frozenset(campaigns))
+
+
+def count_limits(rules: Sequence[Rule]) -> dict[str | tuple[str, int], int]:
+    """How many past events each count of Needs.counts / counts_within needs to tell apart for
+    these rules: {key: n}, where n or more past events all read as n and decide every condition
+    alike (event_count compares the count + 1 with values up to n; first_purchase only asks
+    whether it is 0). A key left out must be counted in full (multiple_of, or a value that is
+    not a whole number). So a member's long history is not counted on every event."""
+    limits: dict[str | tuple[str, int], int | None] = {}
+
+    def need(key: str | tuple[str, int], limit: int | None) -> None:  # None: count in full
+        if key in limits and limits[key] is None:
+            return
+        limits[key] = None if limit is None else max(limits.get(key, 0), limit)
+
+    for rule in rules:
+        key = counter_key(rule.event_type, rule.event_name)
+        for condition in rule.conditions:
+            if condition.field == "first_purchase":
+                need("purchase", 1)
+            elif condition.field == "event_count":
+                values = condition.value if isinstance(condition.value, (list, tuple)) else [condition.value]
+                bounded = condition.op != "multiple_of" and all(type(value) is int for value in values)
+                need(key if condition.within_days is None else (key, condition.within_days),
+                     max([0, *values]) if bounded else None)
+    return {key: limit for key, limit in limits.items() if limit is not None}
+
+
+_NOBODY = MemberFacts(enrolled_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+
+
+def may_fire(event: Event, timezone: str, rules: Sequence[Rule]) -> tuple[bool, ...]:
+    """For each rule, whether it may give something for `event` to some member: the event is of
+    its type and within its dates, and its conditions on the event hold (those on the member are
+    not tested). False: it gives nothing for this event, whoever the member (its usage need not
+    be read)."""
+    ctx = Context(event, _NOBODY, ProgramTerms(currency_mode="", timezone=timezone, rounding="down", base_units=0))
+    moment = event.occurred_at
+    return tuple(
+        rule.event_type == event.type and (rule.event_type != CUSTOM or rule.event_name == event.name)
+        and (rule.starts_at is None or moment >= rule.starts_at) and (rule.ends_at is None or moment < rule.ends_at)
+        and (rule.plan or compile_rule(rule)).event_allows(ctx)
+        for rule in rules
+    )
 
 
 def _order(rule: Rule) -> tuple[int, int]:
