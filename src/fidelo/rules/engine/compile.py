@@ -106,7 +106,8 @@ def reads_member(field: str) -> bool:
 
 
 class Plan:
-    __slots__ = ("effects", "event_steps", "key", "line_conditions", "line_lookup", "line_predicates", "main", "steps", "uses_lines")
+    __slots__ = ("effects", "event_lookup", "event_steps", "key", "line_conditions", "line_lookup", "line_predicates", "main", "steps",
+                 "uses_lines")
 
     def __init__(self, steps, line_conditions, line_predicates, effects, main, key, uses_lines=True, line_lookup=None) -> None:
         self.uses_lines: bool = uses_lines  # whether an effect reads the matching lines
@@ -120,6 +121,11 @@ class Plan:
         # A line condition "sku / category / brand is (one of) values", answered from the event's
         # line index instead of testing every line: (attribute, values, the other predicates).
         self.line_lookup: tuple[str, tuple[Any, ...], tuple[Callable[[Line], bool], ...]] | None = line_lookup
+        # When the rule's one condition on the event is "a line's sku / category / brand is one of
+        # these": (attribute, values), so that event_allows needs no Context (see may_fire).
+        self.event_lookup: tuple[str, frozenset] | None = None
+        if len(self.event_steps) == 1 and self.event_steps[0][1] == 1 and line_lookup is not None and not line_lookup[2]:
+            self.event_lookup = (line_lookup[0], frozenset(line_lookup[1]))
 
     def matching(self, ctx: Context) -> list[int]:
         """Indexes of the lines that pass every line condition (all lines when there is none)."""

@@ -125,14 +125,23 @@ def may_fire(event: Event, timezone: str, rules: Sequence[Rule]) -> tuple[bool, 
     its type and within its dates, and its conditions on the event hold (those on the member are
     not tested). False: it gives nothing for this event, whoever the member (its usage need not
     be read)."""
-    ctx = Context(event, _NOBODY, ProgramTerms(currency_mode="", timezone=timezone, rounding="down", base_units=0))
+    ctx: Context | None = None  # built only for a rule that needs more than its lines' values
     moment = event.occurred_at
-    return tuple(
-        rule.event_type == event.type and (rule.event_type != CUSTOM or rule.event_name == event.name)
-        and (rule.starts_at is None or moment >= rule.starts_at) and (rule.ends_at is None or moment < rule.ends_at)
-        and (rule.plan or compile_rule(rule)).event_allows(ctx)
-        for rule in rules
-    )
+    allowed = []
+    for rule in rules:
+        if (rule.event_type != event.type or (rule.event_type == CUSTOM and rule.event_name != event.name)
+                or (rule.starts_at is not None and moment < rule.starts_at) or (rule.ends_at is not None and moment >= rule.ends_at)):
+            allowed.append(False)
+            continue
+        plan = rule.plan or compile_rule(rule)
+        if plan.event_lookup is not None:  # a product, category or brand offer: is it in the basket?
+            attribute, values = plan.event_lookup
+            allowed.append(any(getattr(line, attribute) in values for line in event.lines))
+            continue
+        if ctx is None:
+            ctx = Context(event, _NOBODY, ProgramTerms(currency_mode="", timezone=timezone, rounding="down", base_units=0))
+        allowed.append(plan.event_allows(ctx))
+    return tuple(allowed)
 
 
 def _order(rule: Rule) -> tuple[int, int]:
