@@ -150,6 +150,17 @@ def cursor_or(cursor=None):
             yield new
 
 
+def sqlite_inserted_ids(cursor, count: int) -> list[int]:
+    """The ids of the `count` rows the cursor's last multi-row INSERT wrote, in VALUES order (SQLite).
+
+    Under the write lock, one INSERT numbers its rows one after the other from the table's
+    AUTOINCREMENT counter, so they are the `count` ids ending at the last one inserted. Asking
+    for them with RETURNING instead costs a step per row, each releasing and retaking the GIL:
+    under the write lock, with other threads running, every retake may wait its turn."""
+    last = cursor.lastrowid
+    return list(range(last - count + 1, last + 1))
+
+
 @functools.cache
 def _adapters() -> tuple:
     # The default database's own adapt_datetimefield_value and adapt_datefield_value, looked up

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from fidelo.core.db import cursor_or, db_time, fetchone_prepared
+from fidelo.core.db import cursor_or, db_time, fetchone_prepared, sqlite_inserted_ids
 from fidelo.ledger.models import LotStatus
 
 TRANSFER_COLUMNS = (
@@ -240,15 +240,21 @@ def insert_credits(cursor, built: CreditValues, account_id: int, balance: int, *
         values[3] = account_id
         if source_id is not None:
             values[10] = source_id
-    cursor.execute(rows_insert("ledger_transfer", TRANSFER_COLUMNS, 14, len(rows), "id"), [v for values in built.transfers for v in values])
+    sqlite = connection.vendor == "sqlite"
+    transfers_sql = rows_insert("ledger_transfer", TRANSFER_COLUMNS, 14, len(rows), "" if sqlite else "id")
+    cursor.execute(transfers_sql, [v for values in built.transfers for v in values])
     # One statement numbers its rows in VALUES order (a sequence or SQLite's rowid), whatever
     # order RETURNING hands them back in.
-    transfer_ids = sorted(transfer_id for (transfer_id,) in cursor.fetchall())
+    transfer_ids = sqlite_inserted_ids(cursor, len(rows)) if sqlite else sorted(transfer_id for (transfer_id,) in cursor.fetchall())
     parts = spendable_parts(rows, balance)
     for values, (remaining, status), transfer_id in zip(built.lots, parts, transfer_ids):
         values[4], values[5], values[9] = remaining, status, transfer_id
-    cursor.execute(rows_insert("ledger_lot", LOT_COLUMNS, 10, len(rows), "id, transfer_id"), [v for values in built.lots for v in values])
-    lot_ids = dict((transfer_id, lot_id) for lot_id, transfer_id in cursor.fetchall())
+    cursor.execute(rows_insert("ledger_lot", LOT_COLUMNS, 10, len(rows), "" if sqlite else "id, transfer_id"),
+                   [v for values in built.lots for v in values])
+    if sqlite:
+        lot_ids = dict(zip(transfer_ids, sqlite_inserted_ids(cursor, len(rows))))
+    else:
+        lot_ids = dict((transfer_id, lot_id) for lot_id, transfer_id in cursor.fetchall())
     return transfer_ids, lot_ids, parts
 
 

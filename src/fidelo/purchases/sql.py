@@ -18,7 +18,14 @@ from typing import Any
 from django.db import connection, transaction
 
 from fidelo.awards.sql import AwardRow, award_values, insert_award_values, pg_awards_cte
-from fidelo.core.db import cursor_or, db_time, fetchone_prepared, mark_saved, write_transaction
+from fidelo.core.db import (
+    cursor_or,
+    db_time,
+    fetchone_prepared,
+    mark_saved,
+    sqlite_inserted_ids,
+    write_transaction,
+)
 from fidelo.core.idempotency import (
     RECEIPT_COLUMNS,
     Receipt,
@@ -76,8 +83,12 @@ def insert_lines(lines: list[PurchaseLine]) -> None:
 
 def insert_line_values(rows: list[list], *, cursor=None) -> list[int]:
     """Lines whose values were built beforehand (line_values); their ids, in position order."""
+    sqlite = connection.vendor == "sqlite"
     with cursor_or(cursor) as cursor:
-        cursor.execute(rows_insert("purchases_purchaseline", LINE_COLUMNS, 13, len(rows), "id, position"), [v for values in rows for v in values])
+        cursor.execute(rows_insert("purchases_purchaseline", LINE_COLUMNS, 13, len(rows), "" if sqlite else "id, position"),
+                       [v for values in rows for v in values])
+        if sqlite:
+            return sqlite_inserted_ids(cursor, len(rows))
         return [line_id for line_id, _position in sorted(cursor.fetchall(), key=lambda found: found[1])]  # RETURNING's order is not promised
 
 
@@ -166,9 +177,8 @@ def record_sqlite(
         if found is None:
             return None
         account_id, balance = found
-        cursor.execute(f"INSERT INTO purchases_purchase ({PURCHASE_COLUMNS}) VALUES ({', '.join(['%s'] * 14)}) RETURNING id",
-                       purchase_values(purchase))
-        purchase_id = cursor.fetchone()[0]
+        cursor.execute(f"INSERT INTO purchases_purchase ({PURCHASE_COLUMNS}) VALUES ({', '.join(['%s'] * 14)})", purchase_values(purchase))
+        purchase_id = cursor.lastrowid
         transfer_ids, _lots, _parts = insert_credits(cursor, credits, account_id, balance, source_id=purchase_id)
         line_ids = []
         if line_rows:

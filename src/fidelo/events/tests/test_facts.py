@@ -173,3 +173,26 @@ def test_past_purchases_are_counted_only_as_far_as_the_rules_tell_them_apart(api
     assert response.status_code == 200, response.content
     (skipped,) = response.json()["skipped"]
     assert skipped["rule"] == "3e achat" and "(ici : 7)" in skipped["explanation"]
+
+
+def test_a_purchase_with_a_bonus_writes_rows_that_point_at_each_other(api, org, member):
+    """The one-statement path (two credits, a capped rule's award row): the transfers, lots and
+    award row it wrote name each other and the purchase, with the ids the database gave them."""
+    from fidelo.awards.models import Award
+    from fidelo.ledger.models import Lot
+    from fidelo.ledger.selectors import ledger_verify
+
+    capped = add_rule(api, CAPPED)
+    add_rule(api, FIRST)
+    purchases = [buy(api, f"p{n}", {"card": member.card_number}, at(2026, 3, 10, 9 + n)) for n in range(3)]
+    for purchase in purchases:
+        lots = {"bonus" if lot.transfer.reason == "bonus" else "base": lot for lot in Lot.objects.select_related("transfer").filter(
+            transfer__source_type="purchase", transfer__source_id=purchase.id)}
+        assert lots["base"].amount == lots["base"].transfer.amount == purchase.points_earned
+        if not purchase.points_bonus:  # the day's cap reached
+            assert set(lots) == {"base"}
+            continue
+        assert lots["bonus"].amount == lots["bonus"].transfer.amount == purchase.points_bonus
+        (award,) = Award.objects.filter(source_type="purchase", source_id=purchase.id)  # the capped rule's: a rule without limits needs none
+        assert (award.rule_id, award.transfer_id) == (capped["id"], lots["bonus"].transfer_id)
+    assert [p.points_bonus for p in purchases] == [50 + 20, 10, 0] and ledger_verify(organization_id=org.id) == []

@@ -170,3 +170,18 @@ def test_an_old_purchase_earns_available_points_at_once_even_with_a_return_perio
     assert not result.pending
     assert available(member) == 20
     assert_ledger_consistent(org)
+
+
+def test_the_ids_a_purchase_hands_back_are_its_rows_ids(org, program, member):
+    """On SQLite the rows of one INSERT get their ids from the last one inserted (no RETURNING):
+    the purchase, its lines, its transfer and lot must still point at each other."""
+    from fidelo.purchases.models import PurchaseLine
+
+    record(program, member, external_id="T-0", total_minor=500)  # ids no longer start at 1
+    lines = [LineInput(quantity=1, unit_price_minor=price, sku=f"S{price}") for price in (300, 200, 500)]
+    result = record(program, member, external_id="T-2", total_minor=1000, lines=lines)
+    stored = list(PurchaseLine.objects.filter(purchase_id=result.purchase.id).order_by("position").values_list("id", "position", "sku"))
+    assert [(line.id, line.position, line.sku) for line in result.lines] == stored
+    lot = Lot.objects.select_related("transfer").get(transfer__source_type="purchase", transfer__source_id=result.purchase.id)
+    assert (lot.amount, lot.transfer.amount, lot.member_id) == (10, 10, member.id)
+    assert_ledger_consistent()
