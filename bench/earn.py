@@ -57,8 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of load before measuring (default 2)")
     parser.add_argument("--concurrency", type=int, default=8, help="client connections (default 8)")
     parser.add_argument("--workers", type=int, default=2, help="granian worker processes (default 2)")
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("FIDELO_WEB_THREADS", "4")),
-                        help="granian blocking threads per worker (default: as fidelo serve, 4)")
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("FIDELO_WEB_THREADS", "2")),
+                        help="granian blocking threads per worker (default: as fidelo serve, 2)")
     parser.add_argument("--members", type=int, default=1000, help="members enrolled before the run (default 1000)")
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto",
                         help="load client: wrk (preferred), a Python fallback, or auto (wrk if installed)")

@@ -22,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("FIDELO_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("FIDELO_PORT", "8000")))
         parser.add_argument("--workers", type=int, default=int(os.environ.get("FIDELO_WEB_WORKERS", "2")))
-        parser.add_argument("--threads", type=int, default=int(os.environ.get("FIDELO_WEB_THREADS", "4")))
+        parser.add_argument("--threads", type=int, default=int(os.environ.get("FIDELO_WEB_THREADS", "2")))
         parser.add_argument("--no-worker", action="store_true", help="do not start the job worker beside the web server")
         parser.add_argument("--demo", action="store_true", help="seed the demo merchants first if the database is empty")
         parser.add_argument("--no-migrate", action="store_true")
