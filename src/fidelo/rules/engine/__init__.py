@@ -10,6 +10,16 @@ See docs/rules.md.
 from fidelo.rules.engine.compile import counter_key, main_award
 from fidelo.rules.engine.definition import Catalog, parse_rule, rule_to_json
 from fidelo.rules.engine.errors import RuleInvalid
-from fidelo.rules.engine.evaluate import Needs, RuleSet, evaluate, needs
+from fidelo.rules.engine.evaluate import (
+    Needs,
+    RuleSet,
+    count_limits,
+    evaluate,
+    may_fire,
+    needs,
+)
 
-__all__ = ["Catalog", "Needs", "RuleInvalid", "RuleSet", "counter_key", "evaluate", "main_award", "needs", "parse_rule", "rule_to_json"]
+__all__ = [
+    "Catalog", "Needs", "RuleInvalid", "RuleSet", "count_limits", "counter_key", "evaluate", "main_award", "may_fire", "needs", "parse_rule",
+    "rule_to_json",
+]
