@@ -19,9 +19,11 @@ from fidelo.tenancy.models import Organization
 
 
 class Award(models.Model):
-    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    # No query reads awards by organization or by rule alone (organizations and rules are never
+    # deleted): their keys have no index of their own, two index entries less per award row.
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+", db_index=False)
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="awards", db_index=False)  # first column of award_member_rule_day_idx
-    rule = models.ForeignKey(Rule, on_delete=models.PROTECT, null=True, blank=True, related_name="awards")  # None: the tier's multiplier
+    rule = models.ForeignKey(Rule, on_delete=models.PROTECT, null=True, blank=True, related_name="awards", db_index=False)  # None: the tier's multiplier
     rule_version = models.PositiveIntegerField(null=True, blank=True)
     kind = models.CharField(max_length=16)  # points, stamps, achievement, reward, tier_points
     amount = models.BigIntegerField()

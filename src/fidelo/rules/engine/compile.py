@@ -156,14 +156,15 @@ class Plan:
         When no line passes the line conditions, `blame` looks for the one no line meets (what
         an explanation names); without it, the first line condition stands for them all.
         """
-        return self._failing(self.steps, ctx, blame)
+        return self.first_failing(self.steps, ctx, blame)
 
     def event_allows(self, ctx: Context) -> bool:
         """Whether the conditions on the event alone hold (those on the member are not tested):
         if not, the rule gives nothing for this event, whoever the member. `ctx.member` is not read."""
-        return self._failing(self.event_steps, ctx, False)[0] is None
+        return self.first_failing(self.event_steps, ctx, False)[0] is None
 
-    def _failing(self, steps, ctx: Context, blame: bool) -> tuple[Condition | None, list[int] | None]:
+    def first_failing(self, steps, ctx: Context, blame: bool) -> tuple[Condition | None, list[int] | None]:
+        """failing() over some of the plan's steps (evaluate calls it with them all, saving a call)."""
         matching = None
         for condition, kind, check in steps:
             if kind == 0:

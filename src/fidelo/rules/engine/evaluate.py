@@ -291,7 +291,7 @@ def evaluate(
             say(rule, "rule_ended", ends_at=rule.ends_at.isoformat())
             continue
         plan = rule.plan or compile_rule(rule)
-        failed, matching = plan.failing(ctx, explain)
+        failed, matching = plan.first_failing(plan.steps, ctx, explain)
         if failed is not None:
             if explain:  # saying which condition failed and why costs half the evaluation
                 say(rule, "condition_failed", **_failure(failed, ctx, plan))
