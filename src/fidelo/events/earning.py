@@ -120,9 +120,8 @@ def rules_evaluate(
     listening, wanted = found.rules, found.needs
     usage: dict[int, engine.Usage] = {}
     campaign_room: dict[str, int] = {}
-    unread: frozenset[int] = frozenset()
-    real_facts = facts is None
-    if real_facts:
+    unread: frozenset[int] = frozenset()  # capped rules whose usage the lookup left unread (see member_with_facts)
+    if facts is None:
         capped = found.capped if member.pk else ()
         query = loaded.query if loaded is not None else None
         if query is not None and query.needs == wanted and query.capped == capped and query.at == event.occurred_at:

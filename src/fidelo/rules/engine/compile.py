@@ -95,10 +95,8 @@ class Context:
 Draft = tuple[str, str, int, tuple[int, ...], str, dict[str, Any]]
 
 
-# The condition fields that read the member (the others read the event alone).
-MEMBER_FIELDS = frozenset(
-    {"member.tier", "member.interests", "member.birthday_month", "first_purchase", "event_count", "streak_months", "membership_years"}
-)
+# The condition fields that read the member's facts, besides "member.*" (the others read the event alone).
+MEMBER_FIELDS = frozenset({"first_purchase", "event_count", "streak_months", "membership_years"})
 
 
 def reads_member(field: str) -> bool:
