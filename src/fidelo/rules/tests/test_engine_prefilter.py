@@ -7,7 +7,16 @@ import datetime as dt
 import pytest
 
 from fidelo.rules.engine.evaluate import count_limits, may_fire
-from fidelo.rules.tests.test_engine_helpers import PARIS, UTC, fires, line, member, paris, purchase, rule
+from fidelo.rules.tests.test_engine_helpers import (
+    PARIS,
+    UTC,
+    fires,
+    line,
+    member,
+    paris,
+    purchase,
+    rule,
+)
 
 
 def cond(field, op, value, **extra):
