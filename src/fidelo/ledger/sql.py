@@ -276,13 +276,14 @@ def transfer_params(*, organization_id: int, unit: str, debit: int | None, credi
 
 
 def insert_transfer_values(params: list, *, cursor=None) -> int:
-    cast = "::jsonb" if connection.vendor == "postgresql" else ""
+    sqlite = connection.vendor == "sqlite"
     with cursor_or(cursor) as cursor:
         cursor.execute(
-            f"INSERT INTO ledger_transfer ({TRANSFER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s{cast}, %s, %s, %s, %s, %s, %s) RETURNING id",
+            f"INSERT INTO ledger_transfer ({TRANSFER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s{'' if sqlite else '::jsonb'}, %s, %s, %s, "
+            f"%s, %s, %s){'' if sqlite else ' RETURNING id'}",
             params,
         )
-        return cursor.fetchone()[0]
+        return sqlite_inserted_ids(cursor, 1)[0] if sqlite else cursor.fetchone()[0]  # see sqlite_inserted_ids
 
 
 def lock_account_row(member_id: int, kind: str, unit: str) -> tuple[int, int, int] | None:

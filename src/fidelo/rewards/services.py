@@ -25,6 +25,7 @@ from fidelo.core.db import (
     cursor_or,
     db_time,
     mark_saved,
+    sqlite_inserted_ids,
     write_transaction,
 )
 from fidelo.core.errors import DomainError
@@ -445,16 +446,16 @@ def _voucher_params(voucher: Voucher) -> list:
 
 
 def _insert_voucher_values(params: list, *, cursor=None) -> int:
-    # A plain INSERT: one per redemption, on the write lock's critical path.
-    cast = "::jsonb" if connection.vendor == "postgresql" else ""
+    # A plain INSERT: one per redemption, on the write lock's critical path (its id: see sqlite_inserted_ids).
+    sqlite = connection.vendor == "sqlite"
     with cursor_or(cursor) as cursor:
         cursor.execute(
             "INSERT INTO rewards_voucher (organization_id, member_id, reward_id, code, status, points, spent_lots, redeem_transfer_id, "
             "channel, issued_at, expires_at, used_value_minor, used_purchase_external_id, campaign_id) "
-            f"VALUES (%s, %s, %s, %s, %s, %s, %s{cast}, %s, %s, %s, %s, 0, '', %s) RETURNING id",
+            f"VALUES (%s, %s, %s, %s, %s, %s, %s{'' if sqlite else '::jsonb'}, %s, %s, %s, %s, 0, '', %s){'' if sqlite else ' RETURNING id'}",
             params,
         )
-        return cursor.fetchone()[0]
+        return sqlite_inserted_ids(cursor, 1)[0] if sqlite else cursor.fetchone()[0]
 
 
 def reward_redeem(
