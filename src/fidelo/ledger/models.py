@@ -154,7 +154,8 @@ class Lot(models.Model):
             models.CheckConstraint(condition=Q(remaining__gte=0) & Q(remaining__lte=F("amount")), name="lot_remaining_in_range"),
         ]
         indexes = [
-            models.Index(fields=["member", "status", "expires_at"], name="lot_member_spend_idx"),
+            # In spending order (ledger.sql.SPEND_ORDER): a spending reads its first lots, not all of them.
+            models.Index(fields=["member", "status", "expires_at", "earned_at", "id"], name="lot_member_spend_order_idx"),
             models.Index(fields=["status", "available_at"], name="lot_release_idx"),
             models.Index(fields=["status", "expires_at"], name="lot_expiry_idx"),
         ]

@@ -301,17 +301,32 @@ def lock_account_row(member_id: int, kind: str, unit: str) -> tuple[int, int, in
 SPEND_ORDER = "(expires_at IS NULL), expires_at, earned_at, id"  # earliest expiry first, never-expiring last
 
 
+def _in_spend_order(columns: str, where: str, limit_sql: str) -> str:
+    """The member's available lots (`where`: the member, unit and status) in SPEND_ORDER, as two
+    reads of lot_member_spend_order_idx in its own order, the lots that expire then those that
+    never do, each stopping after `limit_sql` lots: one ORDER BY over both would sort all of the
+    member's lots first, and a regular customer holds hundreds. `where`'s parameters come twice.
+    The caller orders the (at most twice `limit_sql`) rows by SPEND_ORDER again."""
+
+    def part(expiring: bool) -> str:
+        return (f"SELECT {columns} FROM ledger_lot WHERE {where} AND expires_at IS {'NOT ' if expiring else ''}NULL AND remaining > 0 "
+                f"ORDER BY expires_at, earned_at, id LIMIT {limit_sql}")
+
+    return f"SELECT * FROM ({part(True)}) AS expiring UNION ALL SELECT * FROM ({part(False)}) AS lasting"
+
+
 def take_from_first_lot(member_id: int, unit: str, amount: int, *, cursor=None) -> tuple | None:
     """Take `amount` from the member's first spendable lot if it holds that much, in one
     statement: (id, remaining after, expires_at, earned_at), or None (nothing changed) when
     the first lot holds less; then the lots are read a few at a time (spendable_lots)."""
     with cursor_or(cursor) as cursor:
+        first = _in_spend_order("id, expires_at, earned_at", "member_id = %s AND unit = %s AND status = 'available'", "1")
         cursor.execute(
             "UPDATE ledger_lot SET remaining = remaining - %s, "
             f"status = CASE WHEN remaining = %s THEN '{LotStatus.CLOSED}' ELSE '{LotStatus.AVAILABLE}' END "
-            "WHERE id = (SELECT id FROM ledger_lot WHERE member_id = %s AND unit = %s AND status = 'available' AND remaining > 0 "
-            f"ORDER BY {SPEND_ORDER} LIMIT 1) AND remaining >= %s RETURNING id, remaining, expires_at, earned_at",
-            [amount, amount, member_id, unit, amount],
+            f"WHERE id = (SELECT id FROM ({first}) AS candidates ORDER BY {SPEND_ORDER} LIMIT 1) AND remaining >= %s "
+            "RETURNING id, remaining, expires_at, earned_at",
+            [amount, amount, member_id, unit, member_id, unit, amount],
         )
         found = cursor.fetchone()
     if found is None:
@@ -352,17 +367,17 @@ def from_db_time(value):
 
 def spendable_lots(member_id: int, unit: str, *, limit: int, only_id: int | None = None, except_id: int | None = None) -> list[tuple]:
     """(id, remaining, expires_at, earned_at) of available lots, earliest expiry first (never-expiring last)."""
-    clauses, params = ["member_id = %s", "unit = %s", "status = 'available'", "remaining > 0"], [member_id, unit]
+    clauses, params = ["member_id = %s", "unit = %s", "status = 'available'"], [member_id, unit]
     if only_id is not None:
         clauses.append("id = %s")
         params.append(only_id)
     if except_id is not None:
         clauses.append("id <> %s")
         params.append(except_id)
+    columns = "id, remaining, expires_at, earned_at"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT id, remaining, expires_at, earned_at FROM ledger_lot WHERE {' AND '.join(clauses)} "
-            f"ORDER BY {SPEND_ORDER} LIMIT %s",
-            [*params, limit],
+            f"SELECT {columns} FROM ({_in_spend_order(columns, ' AND '.join(clauses), '%s')}) AS lots ORDER BY {SPEND_ORDER} LIMIT %s",
+            [*params, limit, *params, limit, limit],
         )
         return [(lot_id, remaining, from_db_time(expires), from_db_time(earned)) for lot_id, remaining, expires, earned in cursor.fetchall()]

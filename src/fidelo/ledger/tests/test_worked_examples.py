@@ -620,3 +620,16 @@ def test_a_failed_operation_leaves_the_ledger_exactly_as_it_was(org, program, me
     after = (list(Transfer.objects.values_list("id", flat=True)), list(Lot.objects.values_list("id", "remaining", "status")))
     assert before == after
     assert available(member) == 10
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's query plan")
+def test_a_spending_reads_the_first_lots_in_index_order_not_all_of_them():
+    """A regular customer holds hundreds of lots: the first one to spend is read from the index in
+    spending order (lots that expire, then those that never do), not found by sorting them all."""
+    from fidelo.ledger import sql
+
+    first = sql._in_spend_order("id, expires_at, earned_at", "member_id = %s AND unit = %s AND status = 'available'", "1")
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN QUERY PLAN SELECT id FROM (" + first.replace("%s", "?") + ") AS lots", [1, "PTS", 1, "PTS"])
+        plan = " | ".join(row[-1] for row in cursor.fetchall())
+    assert plan.count("USING INDEX lot_member_spend_order_idx") == 2 and "TEMP B-TREE" not in plan, plan
