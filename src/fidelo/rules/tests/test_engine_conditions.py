@@ -9,6 +9,7 @@ from fidelo.rules.engine.types import Event, Usage
 from fidelo.rules.tests.test_engine_helpers import (
     PARIS,
     UTC,
+    cond,
     fires,
     line,
     member,
@@ -18,11 +19,6 @@ from fidelo.rules.tests.test_engine_helpers import (
     run,
     terms,
 )
-
-
-def cond(field, op, value, **extra):
-    return {"field": field, "op": op, "value": value, **extra}
-
 
 # --- the event -----------------------------------------------------------------------------
 

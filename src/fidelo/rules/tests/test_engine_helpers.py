@@ -41,6 +41,11 @@ def rule(
     return parse_rule(data, catalog=catalog(mode), id=id, version=1)
 
 
+def cond(field: str, op: str, value: Any, **extra: Any) -> dict[str, Any]:
+    """A condition as a rule definition writes it."""
+    return {"field": field, "op": op, "value": value, **extra}
+
+
 def line(sku: str = "SKU", amount: int = 1000, *, category: str = "", brand: str = "", quantity: int = 1, position: int = 1) -> Line:
     return Line(position=position, sku=sku, category=category, brand=brand, quantity=quantity, amount_minor=amount)
 

@@ -10,6 +10,7 @@ from fidelo.rules.engine.evaluate import count_limits, may_fire
 from fidelo.rules.tests.test_engine_helpers import (
     PARIS,
     UTC,
+    cond,
     fires,
     line,
     member,
@@ -17,11 +18,6 @@ from fidelo.rules.tests.test_engine_helpers import (
     purchase,
     rule,
 )
-
-
-def cond(field, op, value, **extra):
-    return {"field": field, "op": op, "value": value, **extra}
-
 
 CAPPED = {"limits": {"per_member_per_day": 50}}
 
