@@ -160,6 +160,17 @@ def engine_lines(lines) -> tuple[engine.Line, ...]:
     )
 
 
+def listened_purchase_event(
+    program: Program, *, occurred_at: dt.datetime, store_code: str | None, channel: str, amount_minor: int, lines,
+) -> engine.Event | None:
+    """The purchase as the engine sees it, built before the member is read (member_with_facts
+    reads only the usage of the capped rules it may satisfy); None when no active rule listens
+    to purchases, or the time is naive (the plan refuses it with its own error)."""
+    if occurred_at.tzinfo is None or not active_rules(program).for_event(engine.PURCHASE):
+        return None
+    return purchase_event(occurred_at=occurred_at, store_code=store_code, channel=channel, amount_minor=amount_minor, lines=lines)
+
+
 def purchase_event(*, occurred_at: dt.datetime, store_code: str | None, channel: str, amount_minor: int, lines) -> engine.Event:
     return engine.Event(
         type=engine.PURCHASE, occurred_at=occurred_at, store=store_code, channel=channel, amount_minor=amount_minor, lines=engine_lines(lines),

@@ -8,7 +8,7 @@ from fidelo.api.v1.idempotency import idempotent_post
 from fidelo.api.v1.problems import json_response
 from fidelo.api.v1.schemas import PurchaseIn, PurchaseOut, RefundIn, RefundOut, Text
 from fidelo.core.idempotency import StoresReceipt
-from fidelo.events.earning import member_with_facts, purchase_event
+from fidelo.events.earning import listened_purchase_event, member_with_facts
 from fidelo.events.services import purchase_plan_with_rules, referral_completed_record
 from fidelo.purchases.errors import DuplicatePurchase, DuplicateRefund
 from fidelo.purchases.models import Purchase, PurchaseLine
@@ -20,7 +20,6 @@ from fidelo.purchases.services import (
     purchase_refund,
 )
 from fidelo.rules.engine import types as engine
-from fidelo.rules.selectors import active_rules
 from fidelo.tenancy.models import Store
 from fidelo.tenancy.selectors import program_for
 
@@ -63,12 +62,11 @@ def create_purchase(request: HttpRequest, body: PurchaseIn) -> HttpResponse:
             for l in body.lines
         ]
         event = None
-        if active_rules(program).for_event(engine.PURCHASE) and body.occurred_at.tzinfo is not None and (body.store or ctx.store_id is None):
-            # The purchase as the rules see it (its store is the one named, checked below): which capped
-            # rules it may satisfy decides what is read of the member. A store key's own store is read
-            # after the member (whose errors come first): the plan builds the event then.
-            event = purchase_event(occurred_at=body.occurred_at, store_code=body.store or None, channel=body.channel,
-                                   amount_minor=body.total_cents, lines=lines)
+        if body.store or ctx.store_id is None:
+            # The store is the one named (checked below). A store key's own store is read after the
+            # member, whose errors come first: the plan builds the event then.
+            event = listened_purchase_event(program, occurred_at=body.occurred_at, store_code=body.store or None, channel=body.channel,
+                                            amount_minor=body.total_cents, lines=lines)
         ref = body.member
         member, loaded = member_with_facts(  # the member and what the rules need of them: one query
             program=program, event_type=engine.PURCHASE, at=body.occurred_at, member_id=ref.id, card=ref.card, email=ref.email,

@@ -148,21 +148,18 @@ class Plan:
                 found.append(index)
         return found
 
-    def failing(self, ctx: Context, blame: bool = True) -> tuple[Condition | None, list[int] | None]:
-        """The first condition that does not hold (None if all hold), and the matching lines if computed.
-
-        When no line passes the line conditions, `blame` looks for the one no line meets (what
-        an explanation names); without it, the first line condition stands for them all.
-        """
-        return self.first_failing(self.steps, ctx, blame)
-
     def event_allows(self, ctx: Context) -> bool:
         """Whether the conditions on the event alone hold (those on the member are not tested):
         if not, the rule gives nothing for this event, whoever the member. `ctx.member` is not read."""
         return self.first_failing(self.event_steps, ctx, False)[0] is None
 
     def first_failing(self, steps, ctx: Context, blame: bool) -> tuple[Condition | None, list[int] | None]:
-        """failing() over some of the plan's steps (evaluate calls it with them all, saving a call)."""
+        """The first of `steps` (the plan's own, or its event_steps) whose condition does not hold
+        (None if all hold), and the matching lines if computed.
+
+        When no line passes the line conditions, `blame` looks for the one no line meets (what
+        an explanation names); without it, the first line condition stands for them all.
+        """
         matching = None
         for condition, kind, check in steps:
             if kind == 0:
