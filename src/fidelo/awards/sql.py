@@ -2,10 +2,10 @@
 costs several times the statement."""
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 
 from fidelo.core.db import cursor_or, db_date, db_time
+from fidelo.core.jsontext import json_text
 from fidelo.ledger.sql import rows_insert
 
 
@@ -39,7 +39,7 @@ COLUMNS = (
 def award_values(row: AwardRow) -> list:
     return [
         row.organization_id, row.member_id, row.rule_id, row.rule_version, row.kind, row.amount, row.target, row.source_type,
-        row.source_id, row.transfer_id, json.dumps(row.why), json.dumps(row.line_amounts), 0,
+        row.source_id, row.transfer_id, json_text(row.why), json_text(row.line_amounts), 0,
         db_date(row.local_day), db_time(row.occurred_at), db_time(row.created_at), row.campaign,
     ]
 

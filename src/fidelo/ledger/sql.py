@@ -11,12 +11,12 @@ trip); on SQLite, where a statement is a function call, they are three.
 
 import datetime as dt
 import functools
-import json
 from dataclasses import dataclass
 
 from django.db import connection
 
 from fidelo.core.db import cursor_or, db_time, fetchone_prepared, sqlite_inserted_ids
+from fidelo.core.jsontext import json_text
 from fidelo.ledger.models import LotStatus
 
 TRANSFER_COLUMNS = (
@@ -73,7 +73,7 @@ LOT_COLUMNS = "organization_id, member_id, unit, amount, remaining, status, earn
 def transfer_values(row: EarnRow, credit_id) -> list:
     return [
         row.organization_id, row.unit, row.source_account_id, credit_id, row.amount, row.kind, row.reason,
-        json.dumps(row.reason_params), row.note, row.source_type, row.source_id, row.actor, db_time(row.occurred_at), db_time(row.created_at),
+        json_text(row.reason_params), row.note, row.source_type, row.source_id, row.actor, db_time(row.occurred_at), db_time(row.created_at),
     ]
 
 
@@ -271,7 +271,7 @@ def transfer_params(*, organization_id: int, unit: str, debit: int | None, credi
                     reason_params: dict, note: str, source_type: str, source_id: int | None, actor: str,
                     occurred_at: dt.datetime, created_at: dt.datetime) -> list:
     """A transfer's values, in TRANSFER_COLUMNS order (its debit account at [2])."""
-    return [organization_id, unit, debit, credit, amount, kind, reason, json.dumps(reason_params), note, source_type, source_id, actor,
+    return [organization_id, unit, debit, credit, amount, kind, reason, json_text(reason_params), note, source_type, source_id, actor,
             db_time(occurred_at), db_time(created_at)]
 
 

@@ -23,12 +23,12 @@ core_idempotencyrecord: a migration that changes those tables must create it aga
 """
 
 import datetime as dt
-import json
 from contextlib import nullcontext
 
 from django.db import connection, transaction
 
 from fidelo.core.db import db_time, fetchone_prepared
+from fidelo.core.jsontext import json_text
 
 _CALL = (
     "SELECT fidelo_redeem_voucher(%s::bigint, %s::bigint, %s::text, %s::bigint, %s::bigint, %s::bigint, %s::boolean, %s::jsonb, %s::text, "
@@ -48,7 +48,7 @@ def redeem_voucher_postgresql(
     not cover it or the member has no account yet (nothing written). `stored_receipt`: the
     idempotency record's values (core.idempotency.receipt_params), its organization first."""
     params = [
-        organization_id, member_id, unit, amount, sink_id, reward_id, limited_stock, json.dumps(reason_params), actor, code, channel,
+        organization_id, member_id, unit, amount, sink_id, reward_id, limited_stock, json_text(reason_params), actor, code, channel,
         db_time(at), db_time(expires_at), db_time(created_at), *stored_receipt[1:],
     ]
     # Inside a caller's transaction (tests), a failure must not spoil it: use a savepoint.
