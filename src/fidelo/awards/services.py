@@ -105,7 +105,7 @@ def award_row(
 
 def bonus_rows(
     bonus: list[engine.Award], *, member: Member, source_type: str, source_id: int, occurred_at: dt.datetime, day: dt.date,
-    transfer_id: int | None = None, source_keeps_bonus: bool = False,
+    transfer_id: int | None = None, source_keeps_bonus: bool = False, created_at: dt.datetime | None = None,
 ) -> list[AwardRow]:
     """The Award rows to write for an event's points awards (all credited by one bonus transfer).
 
@@ -116,8 +116,9 @@ def bonus_rows(
     (`source_keeps_bonus`, see SourceBonus), and they get none; for another source they
     share one row, all a cancellation needs to take the bonus back. On the purchase path
     that is no row, or one for a capped rule, instead of one per rule.
+    `created_at` defaults to now.
     """
-    created_at = now()
+    created_at = created_at or now()
     rows = [
         award_row(award, member=member, source_type=source_type, source_id=source_id, occurred_at=occurred_at, day=day,
                   transfer_id=transfer_id, created_at=created_at)

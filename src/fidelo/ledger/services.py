@@ -290,10 +290,12 @@ def earn_row(
     expires_at: dt.datetime | None | bool = True,
     unit: str | None = None,
     transfer_kind: str | None = None,
+    created_at: dt.datetime | None = None,
 ) -> EarnRow:
     """The rows a credit writes (pending during the return window, with its expiry), not yet written.
 
-    `unit` defaults to the program's (another unit: the member's wallet in euros).
+    `unit` defaults to the program's (another unit: the member's wallet in euros); `created_at`
+    to now (the rows of one write share it: each distinct moment costs an adaptation).
     """
     unit = unit or program_unit(program)
     available_at, pending = return_window(program, occurred_at, pending_days)
@@ -312,7 +314,7 @@ def earn_row(
         source_id=why.source_id,
         actor=why.actor,
         occurred_at=occurred_at,
-        created_at=now(),
+        created_at=created_at or now(),
         available_at=available_at,
         expires_at=expiry_for(program, occurred_at) if expires_at is True else (expires_at or None),
     )

@@ -51,6 +51,15 @@ class EarnRow:
     def pending(self) -> bool:
         return self.account_kind == "pending"
 
+    def twin(self, *, amount: int, reason: str, reason_params: dict, note: str, source_type: str, source_id: int | None,
+             actor: str) -> "EarnRow":
+        """A second credit alongside this one (a purchase's bonus beside its base points): its own
+        transfer and lot, with the same accounts, times, return window and expiry. Built by
+        position, without working those out again."""
+        return EarnRow(self.organization_id, self.member_id, self.unit, self.source_account_id, self.account_kind, amount, self.kind,
+                       reason, reason_params, note, source_type, source_id, actor, self.occurred_at, self.created_at, self.available_at,
+                       self.expires_at)
+
 
 @dataclass(frozen=True, slots=True)
 class EarnWritten:

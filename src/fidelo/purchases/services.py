@@ -263,15 +263,18 @@ def purchase_apply_with_receipt(
         bonus = list(plan.evaluation.awards) if not plan.simple else []
         bonus_total = sum(award.amount for award in bonus)
         purchase = _unsaved_purchase(plan, bonus_total)
+        created_at = purchase.created_at  # one moment for all the rows written together
         lines = _line_rows(plan, purchase)
-        row = earn_row(program=plan.program, member=plan.member, amount=plan.points, why=_purchase_why(plan, None), occurred_at=plan.occurred_at)
+        row = earn_row(program=plan.program, member=plan.member, amount=plan.points, why=_purchase_why(plan, None), occurred_at=plan.occurred_at,
+                       created_at=created_at)
         bonus_row = award_rows = None
         if bonus:
-            bonus_row = earn_row(program=plan.program, member=plan.member, amount=bonus_total, occurred_at=plan.occurred_at,
-                                 why=bonus_why(bonus, source_type="purchase", source_id=None, actor=str(plan.actor) if plan.actor else ""))
+            why = bonus_why(bonus, source_type="purchase", source_id=None, actor=str(plan.actor) if plan.actor else "")
+            bonus_row = row.twin(amount=bonus_total, reason=why.reason, reason_params=why.params, note=why.note, source_type=why.source_type,
+                                 source_id=why.source_id, actor=why.actor)
             day = local_date(plan.occurred_at, plan.program.organization.timezone)
             award_rows = bonus_rows(bonus, member=plan.member, source_type="purchase", source_id=0, occurred_at=plan.occurred_at, day=day,
-                                    source_keeps_bonus=True)
+                                    source_keeps_bonus=True, created_at=created_at)
         purchase.id = 0  # the write puts the real id in the stored response
         result = PurchaseResult(purchase=purchase, pending=row.pending, available_at=row.available_at, lines=lines, bonus_points=bonus_total)
         status, template = respond(result)

@@ -175,7 +175,7 @@ def test_past_purchases_are_counted_only_as_far_as_the_rules_tell_them_apart(api
     assert skipped["rule"] == "3e achat" and "(ici : 7)" in skipped["explanation"]
 
 
-def test_a_purchase_with_a_bonus_writes_rows_that_point_at_each_other(api, org, member):
+def test_a_purchase_with_a_bonus_writes_rows_that_point_at_each_other(api, org, member, monkeypatch):
     """The one-statement path (two credits, a capped rule's award row): the transfers, lots and
     award row it wrote name each other and the purchase, with the ids the database gave them."""
     from fidelo.awards.models import Award
@@ -184,7 +184,9 @@ def test_a_purchase_with_a_bonus_writes_rows_that_point_at_each_other(api, org, 
 
     capped = add_rule(api, CAPPED)
     add_rule(api, FIRST)
+    written = _one_statement_writes(monkeypatch)
     purchases = [buy(api, f"p{n}", {"card": member.card_number}, at(2026, 3, 10, 9 + n)) for n in range(3)]
+    assert len(written) == 2  # the first purchase opens the member's accounts: the general path
     for purchase in purchases:
         lots = {"bonus" if lot.transfer.reason == "bonus" else "base": lot for lot in Lot.objects.select_related("transfer").filter(
             transfer__source_type="purchase", transfer__source_id=purchase.id)}
@@ -195,4 +197,48 @@ def test_a_purchase_with_a_bonus_writes_rows_that_point_at_each_other(api, org, 
         assert lots["bonus"].amount == lots["bonus"].transfer.amount == purchase.points_bonus
         (award,) = Award.objects.filter(source_type="purchase", source_id=purchase.id)  # the capped rule's: a rule without limits needs none
         assert (award.rule_id, award.transfer_id) == (capped["id"], lots["bonus"].transfer_id)
+        _assert_twins(lots["base"], lots["bonus"], purchase)
     assert [p.points_bonus for p in purchases] == [50 + 20, 10, 0] and ledger_verify(organization_id=org.id) == []
+
+
+def _one_statement_writes(monkeypatch) -> list:
+    """Spy on the one-statement write (purchases.sql): the bodies it wrote."""
+    from fidelo.purchases import sql as purchase_sql
+
+    written = []
+    for name in ("record_sqlite", "record_postgresql"):
+        def spy(*args, __record=getattr(purchase_sql, name), **kwargs):
+            body = __record(*args, **kwargs)
+            if body is not None:
+                written.append(body)
+            return body
+        monkeypatch.setattr(purchase_sql, name, spy)
+    return written
+
+
+def _assert_twins(base, bonus, purchase):
+    """The bonus credit is the base credit's twin: its own transfer and lot, the same window,
+    expiry and moments."""
+    assert (bonus.status, bonus.earned_at, bonus.available_at, bonus.expires_at) == (base.status, base.earned_at, base.available_at, base.expires_at)
+    assert (bonus.transfer.debit_id, bonus.transfer.credit_id, bonus.transfer.kind) == (base.transfer.debit_id, base.transfer.credit_id, "earn")
+    assert bonus.transfer.occurred_at == base.transfer.occurred_at == purchase.occurred_at
+
+
+def test_during_the_return_window_the_bonus_waits_beside_the_base_points(api, org, member, monkeypatch):
+    from fidelo.conftest import STAFF
+    from fidelo.core.clock import travel_to
+    from fidelo.ledger.models import Lot
+    from fidelo.tenancy.services import program_update
+
+    program_update(organization=org, actor=STAFF, pending_days=14, expiry_policy="months", expiry_months=6)
+    add_rule(api, CAPPED)
+    written = _one_statement_writes(monkeypatch)
+    with travel_to(at(2026, 3, 10, 12)):
+        buy(api, "p0", {"card": member.card_number}, at(2026, 3, 10, 8))  # opens the member's accounts (the general path)
+        purchase = buy(api, "p1", {"card": member.card_number}, at(2026, 3, 10, 9))
+    assert len(written) == 1
+    lots = {"bonus" if lot.transfer.reason == "bonus" else "base": lot for lot in Lot.objects.select_related("transfer").filter(
+        transfer__source_type="purchase", transfer__source_id=purchase.id)}
+    assert lots["bonus"].amount == purchase.points_bonus == 10 and lots["base"].status == "pending"
+    assert lots["base"].available_at == at(2026, 3, 24, 9) and lots["base"].expires_at is not None
+    _assert_twins(lots["base"], lots["bonus"], purchase)
