@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fidelo.rules.engine.arith import allocate, divide
@@ -104,12 +104,15 @@ def reads_member(field: str) -> bool:
 
 
 class Plan:
-    __slots__ = ("effects", "event_lookup", "event_steps", "key", "line_conditions", "line_lookup", "line_predicates", "main", "steps",
-                 "uses_lines")
+    __slots__ = ("effects", "event_lookup", "event_steps", "key", "line_conditions", "line_lookup", "line_predicates", "main", "only_check",
+                 "steps", "uses_lines")
 
     def __init__(self, steps, line_conditions, line_predicates, effects, main, key, uses_lines=True, line_lookup=None) -> None:
         self.uses_lines: bool = uses_lines  # whether an effect reads the matching lines
         self.steps: tuple[tuple[Condition, int, Callable], ...] = steps  # kind: 0 context check, 1 line, 2 matching amount
+        # The check of a rule whose one condition is on the event's context (the store, the
+        # basket, the day, the member…): evaluate calls it without going through first_failing.
+        self.only_check: Callable[[Context], bool] | None = steps[0][2] if len(steps) == 1 and steps[0][1] == 0 else None
         self.event_steps = tuple(step for step in steps if not reads_member(step[0].field))  # those on the event alone
         self.line_conditions: tuple[Condition, ...] = line_conditions
         self.line_predicates: tuple[Callable[[Line], bool], ...] = line_predicates
@@ -337,6 +340,20 @@ def _line_predicate(condition: Condition) -> Callable[[Line], bool]:
 # --- effects -------------------------------------------------------------------------------
 
 
+def _line_amount(line: Line) -> int:
+    return line.amount_minor
+
+
+def _weights(matching: list[int], items: Sequence, value: Callable[[Any], int] | None) -> list[int]:
+    """Per line, max(0, value(item)) for the matching lines (the item itself without `value`), 0 for
+    the others: set from the matching lines only (a line offer matches one or two of ten)."""
+    weights = [0] * len(items)
+    for index in matching:
+        weight = items[index] if value is None else value(items[index])
+        weights[index] = weight if weight > 0 else 0
+    return weights
+
+
 def _mask(matching: list[int], size: int) -> list[bool]:
     mask = [False] * size
     for index in matching:
@@ -361,8 +378,7 @@ def _effect(effect: Effect) -> Callable[[Context, list[int]], Draft | None]:
             if not on_lines:
                 amount = divide(max(0, ctx.event.amount_minor) * units, per, ctx.terms.rounding)
                 return (POINTS, "", amount, (), code, dict(why)) if amount > 0 else None
-            mask = _mask(matching, len(ctx.lines))
-            weights = [max(0, line.amount_minor) if mask[index] else 0 for index, line in enumerate(ctx.lines)]
+            weights = _weights(matching, ctx.lines, _line_amount)
             amount = divide(sum(weights) * units, per, ctx.terms.rounding)
             if amount <= 0:
                 return None
@@ -379,8 +395,7 @@ def _effect(effect: Effect) -> Callable[[Context, list[int]], Draft | None]:
                 amount = divide(max(0, ctx.terms.base_units) * (percent - 100), 100, ctx.terms.rounding)
                 return (POINTS, "", amount, (), code, dict(why)) if amount > 0 else None
             units = ctx.line_units()
-            mask = _mask(matching, len(ctx.lines))
-            weights = [max(0, units[index]) if mask[index] else 0 for index in range(len(ctx.lines))]
+            weights = _weights(matching, units, None)
             amount = divide(sum(weights) * (percent - 100), 100, ctx.terms.rounding)
             if amount <= 0:
                 return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from fidelo.rules.engine.arith import allocate, divide
@@ -39,6 +40,7 @@ from fidelo.rules.engine.types import (
     Why,
 )
 
+LINE_VALUE = {attribute: attrgetter(attribute) for attribute in LOOKUP_ATTRIBUTES.values()}
 NO_USAGE = Usage()
 NO_LIMITS = Limits()
 LIMIT_ORDER = ("per_member_per_day", "per_member_per_month", "per_member_total", "budget")
@@ -199,10 +201,9 @@ class _Candidates:
         """The indexed rules whose value the event holds (on some line, or in its context)."""
         found: set[int] = set()
         for attribute, table in self.on_lines.items():
-            for line in ctx.lines:
-                positions = table.get(getattr(line, attribute))
-                if positions:
-                    found.update(positions)
+            # The lines' values met with the table's in C (a set intersection), not line by line.
+            for value in table.keys() & set(map(LINE_VALUE[attribute], ctx.lines)):
+                found.update(table[value])
         for name, table in self.on_context.items():
             positions = table.get(CONTEXT_VALUES[name](ctx))
             if positions:
@@ -291,7 +292,11 @@ def evaluate(
             say(rule, "rule_ended", ends_at=rule.ends_at.isoformat())
             continue
         plan = rule.plan or compile_rule(rule)
-        failed, matching = plan.first_failing(plan.steps, ctx, explain)
+        check = plan.only_check
+        if check is not None:  # one condition, on the event's context (most rules): checked at once
+            failed, matching = (None if check(ctx) else plan.steps[0][0]), None
+        else:
+            failed, matching = plan.first_failing(plan.steps, ctx, explain)
         if failed is not None:
             if explain:  # saying which condition failed and why costs half the evaluation
                 say(rule, "condition_failed", **_failure(failed, ctx, plan))
