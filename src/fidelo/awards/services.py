@@ -61,9 +61,11 @@ def bonus_why(awards: list[engine.Award], *, source_type: str, source_id: int | 
 
 def award_params(award: engine.Award) -> dict:
     """What the history shows of one award: the rule version that fired, and why."""
+    # The award's params are its own (the engine builds them for each award), and the rows
+    # only serialize them: no copy.
     return {
         "rule_id": award.rule_id, "rule_version": award.rule_version, "rule": award.rule_name, "amount": award.amount,
-        "why": {"code": award.why.code, "params": dict(award.why.params)},
+        "why": {"code": award.why.code, "params": award.why.params},
     }
 
 
@@ -98,7 +100,7 @@ def award_row(
     return AwardRow(
         organization_id=member.organization_id, member_id=member.id, rule_id=award.rule_id, rule_version=award.rule_version,
         kind=award.kind, amount=award.amount, target=award.target, source_type=source_type, source_id=source_id,
-        transfer_id=transfer_id, why={"code": award.why.code, "params": dict(award.why.params)}, line_amounts=list(award.line_amounts),
+        transfer_id=transfer_id, why={"code": award.why.code, "params": award.why.params}, line_amounts=list(award.line_amounts),  # see award_params
         local_day=day, occurred_at=occurred_at, created_at=created_at or now(), campaign=award.campaign,
     )
 
