@@ -124,17 +124,18 @@ def rules_evaluate(
     if facts is None:
         capped = found.capped if member.pk else ()
         query = loaded.query if loaded is not None else None
-        if query is not None and query.needs == wanted and query.capped == capped and query.at == event.occurred_at:
+        # The facts answer these rules when read for the same shape (the rule set unchanged: an
+        # identity check), or for the same needs and capped rules; and for the event's time.
+        same_rules = query is not None and (query.shape is found.shape and capped is found.capped
+                                            or query.needs == wanted and query.capped == capped)
+        if same_rules and query.at == event.occurred_at:
             facts, usage, campaign_room = query.decode(member, loaded.values, multiplier)
             unread = query.unread
         else:  # nothing read with the member, or the rules changed in between: read them now
             facts, usage, campaign_room = _read_facts(found, member, event, multiplier, capped, explain, timezone)
     elif wanted.campaigns:  # a profile simulated: the campaigns' budgets are still the real ones
         campaign_room = campaign_rooms(program.organization_id, wanted.campaigns)
-    terms = engine.ProgramTerms(
-        currency_mode=program.currency_mode, timezone=timezone, rounding=program.rounding, base_units=base_units,
-        base_line_units=base_line_units,
-    )
+    terms = engine.ProgramTerms(program.currency_mode, timezone, program.rounding, base_units, base_line_units)  # by position: cheaper
     evaluation = evaluate(event, facts, terms, listening, usage, explain=explain, campaign_room=campaign_room)
     if unread and any(award.rule_id in unread for award in evaluation.awards):
         # A capped rule whose usage was not read fired: the event the gates were computed on was

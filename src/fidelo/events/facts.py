@@ -165,16 +165,9 @@ class FactsQuery:
             if room is not None:  # None: no budget
                 campaign_room[code] = int(room)
         streaks = {key: _streak_months(member.id, key, self.at, self.timezone) for key in shape.streak_keys}
-        facts = MemberFacts(
-            enrolled_at=member.enrolled_at,
-            tier=member.tier or None,
-            tier_multiplier_percent=tier_multiplier_percent,
-            birthday=member.birthday,
-            attributes=member.attributes or {},
-            interests=frozenset(member.interests or ()),
-            counts=counts,
-            counts_within=within,
-            streak_months=streaks,
+        facts = MemberFacts(  # by position (cheaper, once per purchase): MemberFacts' fields in order
+            member.enrolled_at, member.tier or None, tier_multiplier_percent, member.birthday, member.attributes or {},
+            frozenset(member.interests or ()), counts, within, streaks,
         )
         return Facts(facts, usage, campaign_room)
 
