@@ -12,12 +12,16 @@ trip); on SQLite, where a statement is a function call, they are three.
 import datetime as dt
 import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.db import connection
 
 from fidelo.core.db import cursor_or, db_time, fetchone_prepared, sqlite_inserted_ids
 from fidelo.core.jsontext import json_text
 from fidelo.ledger.models import LotStatus
+
+if TYPE_CHECKING:  # ledger.services imports this module
+    from fidelo.ledger.services import Why
 
 TRANSFER_COLUMNS = (
     "organization_id, unit, debit_id, credit_id, amount, kind, reason, reason_params, note, source_type, source_id, actor, "
@@ -51,14 +55,13 @@ class EarnRow:
     def pending(self) -> bool:
         return self.account_kind == "pending"
 
-    def twin(self, *, amount: int, reason: str, reason_params: dict, note: str, source_type: str, source_id: int | None,
-             actor: str) -> "EarnRow":
-        """A second credit alongside this one (a purchase's bonus beside its base points): its own
-        transfer and lot, with the same accounts, times, return window and expiry. Built by
-        position, without working those out again."""
+    def twin(self, *, amount: int, why: "Why") -> "EarnRow":
+        """A second credit alongside this one (a purchase's bonus beside its base points), for
+        `why`: its own transfer and lot, with the same accounts, times, return window and expiry.
+        Built by position, without working those out again."""
         return EarnRow(self.organization_id, self.member_id, self.unit, self.source_account_id, self.account_kind, amount, self.kind,
-                       reason, reason_params, note, source_type, source_id, actor, self.occurred_at, self.created_at, self.available_at,
-                       self.expires_at)
+                       why.reason, why.params, why.note, why.source_type, why.source_id, why.actor, self.occurred_at, self.created_at,
+                       self.available_at, self.expires_at)
 
 
 @dataclass(frozen=True, slots=True)

@@ -269,9 +269,8 @@ def purchase_apply_with_receipt(
                        created_at=created_at)
         bonus_row = award_rows = None
         if bonus:
-            why = bonus_why(bonus, source_type="purchase", source_id=None, actor=str(plan.actor) if plan.actor else "")
-            bonus_row = row.twin(amount=bonus_total, reason=why.reason, reason_params=why.params, note=why.note, source_type=why.source_type,
-                                 source_id=why.source_id, actor=why.actor)
+            bonus_row = row.twin(amount=bonus_total,
+                                 why=bonus_why(bonus, source_type="purchase", source_id=None, actor=str(plan.actor) if plan.actor else ""))
             day = local_date(plan.occurred_at, plan.program.organization.timezone)
             award_rows = bonus_rows(bonus, member=plan.member, source_type="purchase", source_id=0, occurred_at=plan.occurred_at, day=day,
                                     source_keeps_bonus=True, created_at=created_at)

@@ -8,7 +8,6 @@ at once, or a cancellation racing the expiry job, resolve it exactly once.
 """
 
 import datetime as dt
-import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from fidelo.core.idempotency import (
     receipt_params,
     store_receipt,
 )
+from fidelo.core.jsontext import json_text
 from fidelo.core.money import MAX_MINOR
 from fidelo.ledger import sql as ledger_sql
 from fidelo.ledger.models import AccountKind, TransferKind
@@ -411,7 +411,7 @@ def _plain_voucher(
             if reward.stock is not None and not Reward.objects.filter(pk=reward.pk, stock__gt=0).update(stock=F("stock") - 1):
                 raise OutOfStock()
             voucher.spent_lots = [_lot_json(part) for part in spent]
-            voucher_row[6], voucher_row[7] = json.dumps(voucher.spent_lots), transfer_id
+            voucher_row[6], voucher_row[7] = json_text(voucher.spent_lots), transfer_id
             voucher_id = _insert_voucher_values(voucher_row, cursor=cursor)
             _insert_offer_event(event, cursor=cursor)
             insert_receipt(stored, cursor=cursor)
@@ -439,7 +439,7 @@ def _voucher_params(voucher: Voucher) -> list:
     """The voucher's values for _insert_voucher_values: its spent lots' JSON at [6], its transfer at [7]."""
     return [
         voucher.organization_id, voucher.member_id, voucher.reward_id, voucher.code, voucher.status, voucher.points,
-        json.dumps(voucher.spent_lots), voucher.redeem_transfer_id, voucher.channel,
+        json_text(voucher.spent_lots), voucher.redeem_transfer_id, voucher.channel,
         db_time(voucher.issued_at), db_time(voucher.expires_at),
         voucher.campaign_id,
     ]

@@ -51,7 +51,8 @@ def counter_key(event_type: str, event_name: str = "") -> str:
 class Context:
     """One evaluation's inputs, with what every rule may ask computed once."""
 
-    __slots__ = ("_line_index", "_line_units", "all_lines", "date", "event", "lines", "local", "member", "minute", "month", "terms", "weekday")
+    __slots__ = ("_line_amounts", "_line_index", "_line_units", "all_lines", "date", "event", "lines", "local", "member", "minute", "month", "terms",
+                 "weekday")
 
     def __init__(self, event: Event, member: MemberFacts, terms: ProgramTerms) -> None:
         if event.occurred_at.tzinfo is None:
@@ -68,6 +69,7 @@ class Context:
         self.lines = event.lines
         self.all_lines = list(range(len(event.lines)))  # read only
         self._line_units: tuple[int, ...] | None = None
+        self._line_amounts: tuple[int, ...] | None = None
         self._line_index: dict[str, dict[Any, list[int]]] = {}
 
     def line_index(self, attribute: str) -> dict[Any, list[int]]:
@@ -87,8 +89,14 @@ class Context:
             if len(given) == len(self.lines):
                 self._line_units = tuple(given)
             else:
-                self._line_units = allocate(self.terms.base_units, [max(0, line.amount_minor) for line in self.lines])
+                self._line_units = allocate(self.terms.base_units, self.line_amounts())
         return self._line_units
+
+    def line_amounts(self) -> tuple[int, ...]:
+        """Each line's amount, a negative one read as 0 (what line offers share), computed once."""
+        if self._line_amounts is None:
+            self._line_amounts = tuple(max(0, line.amount_minor) for line in self.lines)
+        return self._line_amounts
 
 
 # A draft award: kind, target, amount, line amounts, why code, why params (without the rule's name).
@@ -340,17 +348,12 @@ def _line_predicate(condition: Condition) -> Callable[[Line], bool]:
 # --- effects -------------------------------------------------------------------------------
 
 
-def _line_amount(line: Line) -> int:
-    return line.amount_minor
-
-
-def _weights(matching: list[int], items: Sequence, value: Callable[[Any], int] | None) -> list[int]:
-    """Per line, max(0, value(item)) for the matching lines (the item itself without `value`), 0 for
-    the others: set from the matching lines only (a line offer matches one or two of ten)."""
-    weights = [0] * len(items)
+def _weights(matching: list[int], per_line: Sequence[int]) -> list[int]:
+    """Per line, its value in `per_line` if it matches (a negative one read as 0), else 0: set
+    from the matching lines only (a line offer matches one or two lines of ten)."""
+    weights = [0] * len(per_line)
     for index in matching:
-        weight = items[index] if value is None else value(items[index])
-        weights[index] = weight if weight > 0 else 0
+        weights[index] = max(0, per_line[index])
     return weights
 
 
@@ -378,7 +381,7 @@ def _effect(effect: Effect) -> Callable[[Context, list[int]], Draft | None]:
             if not on_lines:
                 amount = divide(max(0, ctx.event.amount_minor) * units, per, ctx.terms.rounding)
                 return (POINTS, "", amount, (), code, dict(why)) if amount > 0 else None
-            weights = _weights(matching, ctx.lines, _line_amount)
+            weights = _weights(matching, ctx.line_amounts())
             amount = divide(sum(weights) * units, per, ctx.terms.rounding)
             if amount <= 0:
                 return None
@@ -395,7 +398,7 @@ def _effect(effect: Effect) -> Callable[[Context, list[int]], Draft | None]:
                 amount = divide(max(0, ctx.terms.base_units) * (percent - 100), 100, ctx.terms.rounding)
                 return (POINTS, "", amount, (), code, dict(why)) if amount > 0 else None
             units = ctx.line_units()
-            weights = _weights(matching, units, None)
+            weights = _weights(matching, units)
             amount = divide(sum(weights) * (percent - 100), 100, ctx.terms.rounding)
             if amount <= 0:
                 return None
