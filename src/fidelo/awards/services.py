@@ -10,7 +10,7 @@ to the tier qualification. Award rows record what was given for the limits and t
 import datetime as dt
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from django.db import connection, transaction
 from django.utils.translation import gettext as _
@@ -307,7 +307,7 @@ def _bonus_transfer_id(source_type: str, source_id: int) -> int | None:
 
 def _with_amount(award: engine.Award, amount: int) -> engine.Award:
     """The award cut to `amount` (a budget ran out), its line shares cut in proportion."""
-    return replace(award, amount=amount, line_amounts=tuple(allocate(amount, list(award.line_amounts))) if award.line_amounts else ())
+    return award._replace(amount=amount, line_amounts=tuple(allocate(amount, list(award.line_amounts))) if award.line_amounts else ())
 
 
 @dataclass

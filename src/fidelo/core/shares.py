@@ -30,7 +30,10 @@ def allocate(total: int, weights: Sequence[int]) -> list[int]:
     left = total - sum(shares)
     if left == 0:  # shared exactly (always so with one positive weight): no remainder to hand out
         return shares
-    remainders = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % weight_sum), i))
+    # The `left` largest remainders go first (ties: the earlier position). Only a positive weight
+    # has a remainder, and more of them have one than `left`: the others need not be sorted (a
+    # line offer weighs one or two lines of ten).
+    remainders = sorted((i for i, weight in enumerate(weights) if weight), key=lambda i: (-(total * weights[i] % weight_sum), i))
     for index in remainders[:left]:
         shares[index] += 1
     return shares

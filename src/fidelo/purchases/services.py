@@ -3,7 +3,7 @@
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection
 from django.db.models import F
@@ -49,8 +49,10 @@ MAX_QUANTITY = 1_000_000
 FUTURE_TOLERANCE = dt.timedelta(minutes=10)  # tills with a slightly fast clock
 
 
-@dataclass(frozen=True)
-class LineInput:
+class LineInput(NamedTuple):
+    """A purchase line as sent. Immutable; a named tuple rather than a frozen dataclass, three
+    times cheaper to build (ten per purchase). The rules engine reads it as it is (LineLike)."""
+
     quantity: int
     unit_price_minor: int
     sku: str = ""

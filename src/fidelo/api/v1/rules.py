@@ -20,7 +20,6 @@ from fidelo.api.v1.rule_schemas import (
 from fidelo.awards.catalog import rule_catalog
 from fidelo.core.clock import now
 from fidelo.core.errors import ValidationFailed
-from fidelo.events.earning import engine_lines
 from fidelo.events.simulation import rules_simulate
 from fidelo.purchases.services import LineInput
 from fidelo.rules.engine import types as engine
@@ -121,7 +120,7 @@ def simulate(request: HttpRequest, body: SimulateIn) -> HttpResponse:
     amount = body.event.amount_cents or sum(line.amount_minor for line in lines)
     event = engine.Event(
         type=body.event.type, name=body.event.name, occurred_at=body.event.occurred_at or now(), store=store.code if store else None,
-        channel=body.event.channel, amount_minor=amount, lines=engine_lines(lines), attributes=body.event.attributes,
+        channel=body.event.channel, amount_minor=amount, lines=tuple(lines), attributes=body.event.attributes,
     )
     if event.type not in engine.EVENT_TYPES:
         raise ValidationFailed(f"type must be one of {', '.join(engine.EVENT_TYPES)}", code="unknown_event_type", field="event.type")

@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import zoneinfo
 from collections.abc import Callable, Sequence
+from operator import attrgetter
 from typing import Any
 
 from fidelo.rules.engine.arith import allocate, divide
@@ -51,7 +52,7 @@ def counter_key(event_type: str, event_name: str = "") -> str:
 class Context:
     """One evaluation's inputs, with what every rule may ask computed once."""
 
-    __slots__ = ("_line_amounts", "_line_index", "_line_units", "all_lines", "date", "event", "lines", "local", "member", "minute", "month", "terms",
+    __slots__ = ("_line_amounts", "_line_units", "_line_values", "all_lines", "date", "event", "lines", "local", "member", "minute", "month", "terms",
                  "weekday")
 
     def __init__(self, event: Event, member: MemberFacts, terms: ProgramTerms) -> None:
@@ -70,17 +71,14 @@ class Context:
         self.all_lines = list(range(len(event.lines)))  # read only
         self._line_units: tuple[int, ...] | None = None
         self._line_amounts: tuple[int, ...] | None = None
-        self._line_index: dict[str, dict[Any, list[int]]] = {}
+        self._line_values: dict[str, tuple[Any, ...]] = {}
 
-    def line_index(self, attribute: str) -> dict[Any, list[int]]:
-        """The indexes of the lines holding each value of a line attribute (sku, category, brand), built once."""
-        index = self._line_index.get(attribute)
-        if index is None:
-            index = {}
-            for position, line in enumerate(self.lines):
-                index.setdefault(getattr(line, attribute), []).append(position)
-            self._line_index[attribute] = index
-        return index
+    def line_values(self, attribute: str) -> tuple[Any, ...]:
+        """Each line's value of a line attribute (sku, category, brand), in line order, read once."""
+        values = self._line_values.get(attribute)
+        if values is None:
+            values = self._line_values[attribute] = tuple(map(attrgetter(attribute), self.lines))
+        return values
 
     def line_units(self) -> tuple[int, ...]:
         """The base units of each line: ProgramTerms.base_line_units, or the base units shared by amount."""
@@ -112,7 +110,7 @@ def reads_member(field: str) -> bool:
 
 
 class Plan:
-    __slots__ = ("effects", "event_lookup", "event_steps", "key", "line_conditions", "line_lookup", "line_predicates", "main", "only_check",
+    __slots__ = ("effects", "event_lookup", "event_steps", "key", "line_conditions", "line_lookup", "line_predicates", "lookup_set", "main", "only_check",
                  "steps", "uses_lines")
 
     def __init__(self, steps, line_conditions, line_predicates, effects, main, key, uses_lines=True, line_lookup=None) -> None:
@@ -127,14 +125,16 @@ class Plan:
         self.effects: tuple[Callable[[Context, list[int]], Draft | None], ...] = effects
         self.main: tuple[str, str] = main  # the (kind, target) the limits count
         self.key: str = key
-        # A line condition "sku / category / brand is (one of) values", answered from the event's
-        # line index instead of testing every line: (attribute, values, the other predicates).
+        # A line condition "sku / category / brand is (one of) values", answered from the lines'
+        # values of that attribute (read once per event) instead of calling a predicate on every
+        # line: (attribute, values, the other predicates).
         self.line_lookup: tuple[str, tuple[Any, ...], tuple[Callable[[Line], bool], ...]] | None = line_lookup
+        self.lookup_set: frozenset = frozenset(line_lookup[1]) if line_lookup is not None else frozenset()  # its values, to test a line's
         # When the rule's one condition on the event is "a line's sku / category / brand is one of
         # these": (attribute, values), so that event_allows needs no Context (see may_fire).
         self.event_lookup: tuple[str, frozenset] | None = None
         if len(self.event_steps) == 1 and self.event_steps[0][1] == 1 and line_lookup is not None and not line_lookup[2]:
-            self.event_lookup = (line_lookup[0], frozenset(line_lookup[1]))
+            self.event_lookup = (line_lookup[0], self.lookup_set)
 
     def matching(self, ctx: Context) -> list[int]:
         """Indexes of the lines that pass every line condition (all lines when there is none)."""
@@ -142,12 +142,11 @@ class Plan:
         if not predicates:
             return ctx.all_lines
         if self.line_lookup is not None:
-            attribute, values, others = self.line_lookup
-            index = ctx.line_index(attribute)
-            if len(values) == 1:
-                candidates = index.get(values[0], ())
-            else:  # a line has one value: no index twice
-                candidates = sorted(position for value in values for position in index.get(value, ()))
+            attribute, _values, others = self.line_lookup
+            wanted = self.lookup_set
+            candidates = [position for position, value in enumerate(ctx.line_values(attribute)) if value in wanted]
+            if not others:
+                return candidates
             lines = ctx.lines
             return [position for position in candidates if all(predicate(lines[position]) for predicate in others)]
         found = []

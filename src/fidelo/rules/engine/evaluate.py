@@ -128,6 +128,7 @@ def may_fire(event: Event, timezone: str, rules: Sequence[Rule]) -> tuple[bool, 
     not tested). False: it gives nothing for this event, whoever the member (its usage need not
     be read)."""
     ctx: Context | None = None  # built only for a rule that needs more than its lines' values
+    held: dict[str, set] = {}  # per line attribute, the basket's values: taken once, met with each offer's in C
     moment = event.occurred_at
     allowed = []
     for rule in rules:
@@ -138,7 +139,10 @@ def may_fire(event: Event, timezone: str, rules: Sequence[Rule]) -> tuple[bool, 
         plan = rule.plan or compile_rule(rule)
         if plan.event_lookup is not None:  # a product, category or brand offer: is it in the basket?
             attribute, values = plan.event_lookup
-            allowed.append(any(getattr(line, attribute) in values for line in event.lines))
+            in_basket = held.get(attribute)
+            if in_basket is None:
+                in_basket = held[attribute] = set(map(LINE_VALUE[attribute], event.lines))
+            allowed.append(not values.isdisjoint(in_basket))
             continue
         if ctx is None:
             ctx = Context(event, _NOBODY, ProgramTerms(currency_mode="", timezone=timezone, rounding="down", base_units=0))
@@ -202,7 +206,7 @@ class _Candidates:
         found: set[int] = set()
         for attribute, table in self.on_lines.items():
             # The lines' values met with the table's in C (a set intersection), not line by line.
-            for value in table.keys() & set(map(LINE_VALUE[attribute], ctx.lines)):
+            for value in table.keys() & ctx.line_values(attribute):
                 found.update(table[value])
         for name, table in self.on_context.items():
             positions = table.get(CONTEXT_VALUES[name](ctx))

@@ -1,4 +1,4 @@
-"""The rules engine's vocabulary: frozen dataclasses in, awards out, no database.
+"""The rules engine's vocabulary: immutable values in, awards out, no database.
 
 The engine (engine.evaluate) takes an event, what is known of the member, the program's
 earning settings, the active rules and their usage so far, and returns the awards with,
@@ -7,6 +7,13 @@ condition that failed. The caller (fidelo.awards) loads the facts and writes the
 
 Everything here is plain Python (no Django): the engine is unit-tested without a database.
 Money is in minor units (cents), points are integers, time is timezone-aware.
+
+Every value is immutable. A rule and its parts are frozen dataclasses, built once per rule
+set. What is built anew for each event (the event and its lines, the member's facts, the
+terms, the usage, the awards and their explanations) is a named tuple: as immutable, and
+three times cheaper to build, since a frozen dataclass's __init__ sets each field through
+object.__setattr__. A purchase builds about twenty of them (ten lines, five awards…); as
+frozen dataclasses they cost a tenth of the rules' extra work on the purchase path.
 """
 
 from __future__ import annotations
@@ -14,7 +21,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple, Protocol
+
+EMPTY: Mapping[str, Any] = MappingProxyType({})  # the default of the mappings below: shared, so read-only
 
 # --- event types ---------------------------------------------------------------------------
 
@@ -45,8 +55,24 @@ REWARD = "reward"  # target: reward id (as a string), amount 1
 TIER_POINTS = "tier_points"  # count towards tier qualification only, never spendable
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
+class LineLike(Protocol):
+    """What the engine reads of a purchase line. Event.lines takes any record that has it:
+    engine.Line, or the purchase API's own line inputs as they are (not copied into ten
+    Lines on every purchase). A line is known by its index in Event.lines."""
+
+    @property
+    def sku(self) -> str: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def brand(self) -> str: ...
+    @property
+    def quantity(self) -> int: ...
+    @property
+    def amount_minor(self) -> int: ...  # quantity * unit price - discount
+
+
+class Line(NamedTuple):
     position: int  # 1-based, as sent
     sku: str
     category: str
@@ -55,20 +81,18 @@ class Line:
     amount_minor: int  # quantity * unit price - discount
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
     type: str  # one of EVENT_TYPES
     occurred_at: dt.datetime  # aware
     name: str = ""  # the custom event's name (type == CUSTOM)
     store: str | None = None  # store code
     channel: str | None = None  # "online" or "offline" (purchases)
     amount_minor: int = 0  # the basket (purchases, subscription payments)
-    lines: tuple[Line, ...] = ()
-    attributes: Mapping[str, Any] = field(default_factory=dict)  # the event's own fields (rating, survey id…)
+    lines: tuple[LineLike, ...] = ()  # engine.Line or any LineLike
+    attributes: Mapping[str, Any] = EMPTY  # the event's own fields (rating, survey id…)
 
 
-@dataclass(frozen=True, slots=True)
-class MemberFacts:
+class MemberFacts(NamedTuple):
     """What the rules may ask of the member, as of just before the event.
 
     The counters are filled only for what the active rules need (engine.needs tells which);
@@ -79,19 +103,18 @@ class MemberFacts:
     tier: str | None = None
     tier_multiplier_percent: int = 100  # the tier's earn benefit (150 = ×1.5 on base points)
     birthday: dt.date | None = None
-    attributes: Mapping[str, Any] = field(default_factory=dict)  # custom attributes
+    attributes: Mapping[str, Any] = EMPTY  # custom attributes
     interests: frozenset[str] = frozenset()
     # Events of each type before this one: {event type or "custom:<name>": count}, lifetime.
-    counts: Mapping[str, int] = field(default_factory=dict)
+    counts: Mapping[str, int] = EMPTY
     # Events of each type within N days before (and excluding) this one: {(type, days): count}.
-    counts_within: Mapping[tuple[str, int], int] = field(default_factory=dict)
+    counts_within: Mapping[tuple[str, int], int] = EMPTY
     # Consecutive calendar months (local time) ending with the month before the event's,
     # each with at least one event of the type: {type: months}.
-    streak_months: Mapping[str, int] = field(default_factory=dict)
+    streak_months: Mapping[str, int] = EMPTY
 
 
-@dataclass(frozen=True, slots=True)
-class ProgramTerms:
+class ProgramTerms(NamedTuple):
     """The program's earning settings the engine needs."""
 
     currency_mode: str  # "points" or "cashback"
@@ -145,8 +168,7 @@ class Rule:
     plan: Any = field(default=None, init=False, compare=False, repr=False)
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
+class Usage(NamedTuple):
     """What a rule has already given, to apply its limits. Missing = nothing yet."""
 
     member_day: int = 0  # to this member on the event's local day, in the capped unit
@@ -155,16 +177,14 @@ class Usage:
     budget_spent: int = 0  # to everyone, program unit
 
 
-@dataclass(frozen=True, slots=True)
-class Why:
+class Why(NamedTuple):
     """A reason a member or a merchant can read: a code rendered through gettext with params."""
 
     code: str
-    params: Mapping[str, Any] = field(default_factory=dict)
+    params: dict[str, Any]  # stored as JSON with the award: a plain dict, always given
 
 
-@dataclass(frozen=True, slots=True)
-class Award:
+class Award(NamedTuple):
     kind: str  # POINTS, STAMPS, ACHIEVEMENT, REWARD, TIER_POINTS
     amount: int  # > 0
     rule_id: int | None  # None for the tier's earn multiplier (a benefit, not a rule)
@@ -177,16 +197,14 @@ class Award:
     campaign: str = ""  # taken from this campaign's budget (points awards of a campaign with a budget)
 
 
-@dataclass(frozen=True, slots=True)
-class Skipped:
+class Skipped(NamedTuple):
     rule_id: int
     rule_version: int
     rule_name: str
     why: Why  # the condition that failed, the limit reached, the exclusive rule that won…
 
 
-@dataclass(frozen=True, slots=True)
-class Evaluation:
+class Evaluation(NamedTuple):
     awards: tuple[Award, ...]
     skipped: tuple[Skipped, ...]
 
