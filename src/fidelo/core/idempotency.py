@@ -11,10 +11,16 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from django.db import IntegrityError, connection
+from django.db import IntegrityError
 
 from fidelo.core.clock import now
-from fidelo.core.db import all_or_nothing, cursor_or, db_time, write_transaction
+from fidelo.core.db import (
+    all_or_nothing,
+    cursor_or,
+    db_time,
+    is_postgresql,
+    write_transaction,
+)
 from fidelo.core.errors import (
     Conflict,
     DomainError,
@@ -142,7 +148,7 @@ def store_receipt(receipt: Receipt, status: int, body: dict[str, Any]) -> None:
 
 def insert_receipt(params: list, *, cursor=None) -> None:
     """store_receipt with its values built beforehand (receipt_params), e.g. before a write lock."""
-    cast = "::jsonb" if connection.vendor == "postgresql" else ""
+    cast = "::jsonb" if is_postgresql() else ""
     with cursor_or(cursor) as cursor:
         cursor.execute(f"INSERT INTO core_idempotencyrecord ({RECEIPT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s{cast}, %s)", params)
 

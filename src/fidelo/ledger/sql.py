@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING
 
 from django.db import connection
 
-from fidelo.core.db import cursor_or, db_time, fetchone_prepared, sqlite_inserted_ids
+from fidelo.core.db import (
+    cursor_or,
+    db_time,
+    fetchone_prepared,
+    is_postgresql,
+    is_sqlite,
+    sqlite_inserted_ids,
+)
 from fidelo.core.jsontext import json_text
 from fidelo.ledger.models import LotStatus
 
@@ -252,7 +259,7 @@ def insert_credits(cursor, built: CreditValues, account_id: int, balance: int, *
         values[3] = account_id
         if source_id is not None:
             values[10] = source_id
-    sqlite = connection.vendor == "sqlite"
+    sqlite = is_sqlite()
     transfers_sql = rows_insert("ledger_transfer", TRANSFER_COLUMNS, 14, len(rows), "" if sqlite else "id")
     cursor.execute(transfers_sql, [v for values in built.transfers for v in values])
     # One statement numbers its rows in VALUES order (a sequence or SQLite's rowid), whatever
@@ -271,7 +278,7 @@ def insert_credits(cursor, built: CreditValues, account_id: int, balance: int, *
 
 
 def earn(row: EarnRow) -> EarnWritten | None:
-    return earn_postgresql(row) if connection.vendor == "postgresql" else earn_generic(row)
+    return earn_postgresql(row) if is_postgresql() else earn_generic(row)
 
 
 def insert_transfer(**fields) -> int:
@@ -288,7 +295,7 @@ def transfer_params(*, organization_id: int, unit: str, debit: int | None, credi
 
 
 def insert_transfer_values(params: list, *, cursor=None) -> int:
-    sqlite = connection.vendor == "sqlite"
+    sqlite = is_sqlite()
     with cursor_or(cursor) as cursor:
         cursor.execute(
             f"INSERT INTO ledger_transfer ({TRANSFER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s{'' if sqlite else '::jsonb'}, %s, %s, %s, "
@@ -303,7 +310,7 @@ def lock_account_row(member_id: int, kind: str, unit: str) -> tuple[int, int, in
 
     SQLite has no row locks: there the write transaction (IMMEDIATE) already excludes others.
     """
-    lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""
+    lock = " FOR UPDATE" if is_postgresql() else ""
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT id, organization_id, balance FROM ledger_account WHERE member_id = %s AND kind = %s AND unit = %s{lock}",
                        [member_id, kind, unit])
@@ -372,7 +379,7 @@ def debit_if_covered(member_id: int, unit: str, amount: int, *, cursor=None) -> 
 
 def from_db_time(value):
     """A datetime read with plain SQL, as the ORM would give it (SQLite stores naive UTC text)."""
-    if value is None or connection.vendor != "sqlite":
+    if value is None or not is_sqlite():
         return value
     return connection.ops.convert_datetimefield_value(value, None, connection)
 

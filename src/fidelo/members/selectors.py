@@ -5,7 +5,7 @@ import functools
 from django.db import connection
 from django.db.models import Q, QuerySet
 
-from fidelo.core.db import fetchone_prepared
+from fidelo.core.db import default_connection, fetchone_prepared
 from fidelo.members.errors import InvalidMemberData, MemberNotFound
 from fidelo.members.identifiers import (
     normalize_email,
@@ -118,17 +118,18 @@ _converters: dict[str, list] = {}  # per database vendor: the field converters o
 
 def _converted(row: tuple) -> list:
     """A raw row in Python values, as the ORM's converters give them (datetimes, dates, JSON)."""
-    found = _converters.get(connection.vendor)
+    db = default_connection()  # taken once: each use of django.db.connection looks it up again
+    found = _converters.get(db.vendor)
     if found is None:
         found = []
         for index, model_field in enumerate(_LEAN_MODEL_FIELDS):
             column = model_field.get_col(Member._meta.db_table)
-            for converter in connection.ops.get_db_converters(column) + model_field.get_db_converters(connection):
+            for converter in db.ops.get_db_converters(column) + model_field.get_db_converters(db):
                 found.append((index, converter, column))
-        _converters[connection.vendor] = found
+        _converters[db.vendor] = found
     values = list(row)
     for index, converter, column in found:
-        values[index] = converter(values[index], column, connection)
+        values[index] = converter(values[index], column, db)
     return values
 
 

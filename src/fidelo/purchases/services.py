@@ -18,7 +18,7 @@ from fidelo.awards.services import (
 )
 from fidelo.core.actors import Actor
 from fidelo.core.clock import local_date, now, require_aware
-from fidelo.core.db import all_or_nothing, mark_saved, write_transaction
+from fidelo.core.db import all_or_nothing, is_postgresql, mark_saved, write_transaction
 from fidelo.core.idempotency import Receipt, store_receipt
 from fidelo.core.money import MAX_MINOR
 from fidelo.core.shares import allocate, proportional_to_date, units_for
@@ -279,7 +279,7 @@ def purchase_apply_with_receipt(
         purchase.id = 0  # the write puts the real id in the stored response
         result = PurchaseResult(purchase=purchase, pending=row.pending, available_at=row.available_at, lines=lines, bonus_points=bonus_total)
         status, template = respond(result)
-        record = purchase_sql.record_postgresql if connection.vendor == "postgresql" else purchase_sql.record_sqlite
+        record = purchase_sql.record_postgresql if is_postgresql() else purchase_sql.record_sqlite
         body = record(purchase, lines, row, receipt, status, template, bonus=bonus_row, awards=award_rows)
         if body is not None:
             return status, body

@@ -22,6 +22,7 @@ from fidelo.core.db import (
     cursor_or,
     db_time,
     fetchone_prepared,
+    is_sqlite,
     mark_saved,
     sqlite_inserted_ids,
     write_transaction,
@@ -83,7 +84,7 @@ def insert_lines(lines: list[PurchaseLine]) -> None:
 
 def insert_line_values(rows: list[list], *, cursor=None) -> list[int]:
     """Lines whose values were built beforehand (line_values); their ids, in position order."""
-    sqlite = connection.vendor == "sqlite"
+    sqlite = is_sqlite()
     with cursor_or(cursor) as cursor:
         cursor.execute(rows_insert("purchases_purchaseline", LINE_COLUMNS, 13, len(rows), "" if sqlite else "id, position"),
                        [v for values in rows for v in values])

@@ -93,8 +93,8 @@ def test_sqlite_checkpoints_after_the_write_lock_is_released(monkeypatch, settin
     real_lock = db._sqlite_write_lock
 
     @contextmanager
-    def watched_lock():
-        with real_lock():
+    def watched_lock(db_connection):
+        with real_lock(db_connection):
             locked["now"] = True
             try:
                 yield
