@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import zoneinfo
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from itertools import compress
 from operator import attrgetter
 from typing import Any
 
@@ -143,8 +144,9 @@ class Plan:
             return ctx.all_lines
         if self.line_lookup is not None:
             attribute, _values, others = self.line_lookup
-            wanted = self.lookup_set
-            candidates = [position for position, value in enumerate(ctx.line_values(attribute)) if value in wanted]
+            values = ctx.line_values(attribute)
+            # The positions whose value is wanted, found in C: compress(0, 1, …; is it wanted?).
+            candidates = list(compress(range(len(values)), map(self.lookup_set.__contains__, values)))
             if not others:
                 return candidates
             lines = ctx.lines
@@ -347,13 +349,16 @@ def _line_predicate(condition: Condition) -> Callable[[Line], bool]:
 # --- effects -------------------------------------------------------------------------------
 
 
-def _weights(matching: list[int], per_line: Sequence[int]) -> list[int]:
-    """Per line, its value in `per_line` if it matches (a negative one read as 0), else 0: set
-    from the matching lines only (a line offer matches one or two lines of ten)."""
-    weights = [0] * len(per_line)
-    for index in matching:
-        weights[index] = max(0, per_line[index])
-    return weights
+def line_shares(amount: int, matching: list[int], weights: list[int], size: int) -> tuple[int, ...]:
+    """`amount` shared among the matching lines by their `weights` (in `matching`'s order, their
+    sum positive), as one share per line of the event (0 for the others). Shared among the
+    matching lines only: a line offer matches one or two lines of ten, and the others, of
+    weight 0, would get nothing anyway (the remainders go to positive weights, ties to the
+    earlier line, as over all lines)."""
+    shares = [0] * size
+    for index, share in zip(matching, allocate(amount, weights)):
+        shares[index] = share
+    return tuple(shares)
 
 
 def _mask(matching: list[int], size: int) -> list[bool]:
@@ -380,11 +385,12 @@ def _effect(effect: Effect) -> Callable[[Context, list[int]], Draft | None]:
             if not on_lines:
                 amount = divide(max(0, ctx.event.amount_minor) * units, per, ctx.terms.rounding)
                 return (POINTS, "", amount, (), code, dict(why)) if amount > 0 else None
-            weights = _weights(matching, ctx.line_amounts())
+            per_line = ctx.line_amounts()
+            weights = [per_line[index] for index in matching]
             amount = divide(sum(weights) * units, per, ctx.terms.rounding)
             if amount <= 0:
                 return None
-            return (POINTS, "", amount, allocate(amount, weights), code, dict(why))
+            return (POINTS, "", amount, line_shares(amount, matching, weights, len(per_line)), code, dict(why))
 
         return produce
 
@@ -397,11 +403,11 @@ def _effect(effect: Effect) -> Callable[[Context, list[int]], Draft | None]:
                 amount = divide(max(0, ctx.terms.base_units) * (percent - 100), 100, ctx.terms.rounding)
                 return (POINTS, "", amount, (), code, dict(why)) if amount > 0 else None
             units = ctx.line_units()
-            weights = _weights(matching, units)
+            weights = [max(0, units[index]) for index in matching]
             amount = divide(sum(weights) * (percent - 100), 100, ctx.terms.rounding)
             if amount <= 0:
                 return None
-            return (POINTS, "", amount, allocate(amount, weights), code, dict(why))
+            return (POINTS, "", amount, line_shares(amount, matching, weights, len(units)), code, dict(why))
 
         return produce
 

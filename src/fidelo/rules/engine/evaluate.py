@@ -307,7 +307,12 @@ def evaluate(
             continue
         if matching is None:
             matching = plan.matching(ctx) if plan.uses_lines else ctx.all_lines
-        drafts = [draft for draft in (produce(ctx, matching) for produce in plan.effects) if draft is not None]
+        effects = plan.effects
+        if len(effects) == 1:  # most rules: no generator to go through
+            draft = effects[0](ctx, matching)
+            drafts = [draft] if draft is not None else []
+        else:
+            drafts = [draft for draft in (produce(ctx, matching) for produce in effects) if draft is not None]
         limited = candidates.limited[position]
         if limited:
             drafts, reached = _apply_limits(rule, plan, drafts, usage.get(rule.id, NO_USAGE))

@@ -5,6 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fidelo.rules.engine.arith import allocate, divide
+from fidelo.rules.engine.compile import line_shares
 from fidelo.rules.engine.types import (
     ACHIEVEMENT,
     POINTS,
@@ -215,6 +216,16 @@ def test_line_shares_always_sum_to_the_award(total, weights):
     if sum(weights):
         assert all(share == 0 for share, weight in zip(shares, weights) if weight == 0)
         assert all(abs(share * sum(weights) - total * weight) < sum(weights) for share, weight in zip(shares, weights))
+
+
+@given(st.integers(1, 10**9), st.lists(st.integers(0, 10**7), min_size=1, max_size=30))
+def test_sharing_among_matching_lines_is_sharing_among_all(total, weights):
+    # Line offers share their award among the matching lines only (the others weigh 0): the
+    # shares, remainders and ties included, are those of sharing over every line.
+    matching = [index for index, weight in enumerate(weights) if weight]
+    if not matching:
+        return
+    assert line_shares(total, matching, [weights[index] for index in matching], len(weights)) == allocate(total, weights)
 
 
 @given(st.lists(st.tuples(st.integers(0, 100_000), st.sampled_from(["cafe", "food"]), st.integers(1, 5)), min_size=1, max_size=10),
