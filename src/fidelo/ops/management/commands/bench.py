@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-BENCHES = ["earn", "redeem", "rules", "analytics"]
+BENCHES = ["earn", "redeem", "rules", "analytics", "instructions"]
 REPO_ROOT = Path(__file__).resolve().parents[5]
 
 
