@@ -35,11 +35,11 @@ import sys
 from pathlib import Path
 
 from bench.common import REPO_ROOT, base_env, django_step, temp_dir
-from bench.earn import SECRET_KEY, STORE_CODE
+from bench.earn import SECRET_KEY
+from bench.rules import purchase_body
 
 NAME = "instructions"
 HELP = "CPU instructions of one purchase under callgrind (SQLite): base rate only, with the 50 rules, and their ratio"
-LINES = 10
 WARMUP = 30  # purchases per organization before counting, in every run
 
 
@@ -103,7 +103,7 @@ def _instructions(valgrind: str, root: Path, env: dict, org: str, count: int) ->
 
 
 def _purchases(setup: dict, prefix: str):
-    """A Django test client and a function that posts one purchase of 10 random lines for an organization, as the HTTP benches do."""
+    """A function that posts one purchase of 10 random lines for an organization (bench.rules.purchase_body) through Django's test client."""
     from django.test import Client
 
     client = Client()
@@ -114,14 +114,9 @@ def _purchases(setup: dict, prefix: str):
     def post(org: str) -> None:
         numbers[org] += 1
         external_id = f"{prefix}-{org}-{numbers[org]}"
-        lines = [{"sku": f"SKU-{rng.randint(1, 1000)}", "category": f"cat-{rng.randint(1, 50)}", "brand": f"brand-{rng.randint(1, 50)}",
-                  "quantity": rng.randint(1, 3), "unit_price_cents": rng.randint(100, 2000)} for _ in range(LINES)]
-        ids = setup[org]
-        body = {"member": {"id": rng.randint(ids["member_min"], ids["member_max"])}, "store": STORE_CODE, "external_id": external_id,
-                "occurred_at": occurred_at, "currency": "EUR", "total_cents": sum(l["quantity"] * l["unit_price_cents"] for l in lines),
-                "lines": lines}
+        body = purchase_body(rng, setup[org], external_id, occurred_at)
         response = client.post("/api/v1/purchases", data=json.dumps(body), content_type="application/json",
-                               HTTP_AUTHORIZATION=f"Bearer {ids['token']}", HTTP_IDEMPOTENCY_KEY=external_id)
+                               HTTP_AUTHORIZATION=f"Bearer {setup[org]['token']}", HTTP_IDEMPOTENCY_KEY=external_id)
         if response.status_code != 201:
             raise RuntimeError(f"purchase answered {response.status_code}: {response.content[:500]!r}")
 

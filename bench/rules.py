@@ -101,6 +101,17 @@ def fifty_rules() -> list[dict]:
     return rules
 
 
+def purchase_body(rand, setup: dict, external_id: str, occurred_at: str) -> dict:
+    """A purchase of LINES random lines (1,000 SKUs, 50 categories, 50 brands) by a random member of
+    `setup`'s organization, drawn from `rand` (the random module, or a seeded random.Random), as
+    bench/earn.lua sends them with LINES: the body of POST /api/v1/purchases."""
+    lines = [{"sku": f"SKU-{rand.randint(1, 1000)}", "category": f"cat-{rand.randint(1, 50)}", "brand": f"brand-{rand.randint(1, 50)}",
+              "quantity": rand.randint(1, 3), "unit_price_cents": rand.randint(100, 2000)} for _ in range(LINES)]
+    return {"member": {"id": rand.randint(setup["member_min"], setup["member_max"])}, "store": STORE_CODE, "external_id": external_id,
+            "occurred_at": occurred_at, "currency": "EUR", "total_cents": sum(l["quantity"] * l["unit_price_cents"] for l in lines),
+            "lines": lines}
+
+
 # --- orchestration (the parent process) ------------------------------------------------------
 
 
@@ -121,11 +132,7 @@ def _load(url: str, prefix: str, *, duration: float, options: dict, setup: dict,
 
     def make_request(thread: int, n: int):
         external_id = f"{prefix}-{thread}-{n}"
-        lines = [{"sku": f"SKU-{random.randint(1, 1000)}", "category": f"cat-{random.randint(1, 50)}", "brand": f"brand-{random.randint(1, 50)}",
-                  "quantity": random.randint(1, 3), "unit_price_cents": random.randint(100, 2000)} for _ in range(LINES)]
-        body = json.dumps({"member": {"id": random.randint(setup["member_min"], setup["member_max"])}, "store": STORE_CODE,
-                           "external_id": external_id, "occurred_at": occurred_at, "currency": "EUR",
-                           "total_cents": sum(l["quantity"] * l["unit_price_cents"] for l in lines), "lines": lines}).encode()
+        body = json.dumps(purchase_body(random, setup, external_id, occurred_at)).encode()
         return "POST", "/api/v1/purchases", {**headers_base, "Idempotency-Key": external_id}, body
 
     return run_python_client(url=url, make_request=make_request, duration=duration, concurrency=options["concurrency"])

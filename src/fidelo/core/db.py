@@ -183,7 +183,7 @@ def _adapters() -> tuple:
     # once per process: through `django.db.connection` every lookup is a thread-local access
     # (about 3 µs), and a purchase with rules adapts some twenty values. They depend on the
     # backend and the settings only, never on the connection's state.
-    ops = connections[DEFAULT_DB_ALIAS].ops
+    ops = default_connection().ops
     return ops.adapt_datetimefield_value, ops.adapt_datefield_value
 
 

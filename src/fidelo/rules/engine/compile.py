@@ -78,7 +78,7 @@ class Context:
         """Each line's value of a line attribute (sku, category, brand), in line order, read once."""
         values = self._line_values.get(attribute)
         if values is None:
-            values = self._line_values[attribute] = tuple(map(attrgetter(attribute), self.lines))
+            values = self._line_values[attribute] = tuple(map(LINE_VALUE[attribute], self.lines))
         return values
 
     def line_units(self) -> tuple[int, ...]:
@@ -143,10 +143,10 @@ class Plan:
         if not predicates:
             return ctx.all_lines
         if self.line_lookup is not None:
-            attribute, _values, others = self.line_lookup
-            values = ctx.line_values(attribute)
+            attribute, _wanted, others = self.line_lookup  # the wanted values as a set: lookup_set
+            held = ctx.line_values(attribute)
             # The positions whose value is wanted, found in C: compress(0, 1, …; is it wanted?).
-            candidates = list(compress(range(len(values)), map(self.lookup_set.__contains__, values)))
+            candidates = list(compress(range(len(held)), map(self.lookup_set.__contains__, held)))
             if not others:
                 return candidates
             lines = ctx.lines
@@ -464,6 +464,7 @@ def main_award(rule: Rule) -> tuple[str, str]:
 
 
 LOOKUP_ATTRIBUTES = {"line.sku": "sku", "line.category": "category", "line.brand": "brand"}
+LINE_VALUE = {attribute: attrgetter(attribute) for attribute in LOOKUP_ATTRIBUTES.values()}  # each one's getter, built once
 
 
 def lookup_values(condition: Condition) -> tuple[Any, ...] | None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
 from typing import Any
 
 from fidelo.rules.engine.arith import allocate, divide
 from fidelo.rules.engine.compile import (
     CONTEXT_VALUES,
+    LINE_VALUE,
     LOOKUP_ATTRIBUTES,
     Context,
     Plan,
@@ -40,7 +40,6 @@ from fidelo.rules.engine.types import (
     Why,
 )
 
-LINE_VALUE = {attribute: attrgetter(attribute) for attribute in LOOKUP_ATTRIBUTES.values()}
 NO_USAGE = Usage()
 NO_LIMITS = Limits()
 LIMIT_ORDER = ("per_member_per_day", "per_member_per_month", "per_member_total", "budget")
