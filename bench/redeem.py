@@ -37,6 +37,7 @@ from bench.common import (
     Load,
     Server,
     add_turn_arguments,
+    balanced_load,
     django_step,
     in_turn,
     per_s,
@@ -80,17 +81,24 @@ def _run_backend(backend: str, options: dict, console) -> dict:
                       f"earn and redeem in turn (ABBA), {options['turns']} × {options['duration']:g} s each")
         earns: list[Load] = []
         redeems: list[Load] = []
+        set_aside: dict[str, list[Load]] = {"earn": [], "redeem": []}  # run again: one worker had served them alone (bench.common.balanced_load)
         with Server("fidelo.wsgi:application", env, options["workers"], options["threads"]).start(root) as server:
             warm = [_earn_load(server.url, f"ew{suffix}", duration=options["warmup"], **earn_common),
                     _redeem_load(server.url, f"rw{suffix}", duration=options["warmup"], options=options, setup=setup)]
             for turn, kind in in_turn(("earn", "redeem"), options["turns"]):  # so that a noisy neighbour or a drifting machine weighs on both alike
                 if kind == "earn":
-                    earns.append(_earn_load(server.url, f"em{turn}{suffix}", duration=options["duration"], **earn_common))
+                    load, aside = balanced_load(server, lambda attempt: _earn_load(  # noqa: B023 (called at once)
+                        server.url, f"em{turn}-{attempt}{suffix}", duration=options["duration"], **earn_common))
+                    earns.append(load)
+                    set_aside["earn"].extend(aside)
                 else:
-                    redeems.append(_redeem_load(server.url, f"rm{turn}{suffix}", duration=options["duration"], options=options, setup=setup))
+                    load, aside = balanced_load(server, lambda attempt: _redeem_load(  # noqa: B023 (called at once)
+                        server.url, f"rm{turn}-{attempt}{suffix}", duration=options["duration"], options=options, setup=setup))
+                    redeems.append(load)
+                    set_aside["redeem"].extend(aside)
         check = django_step("redeem", "verify", env, "--org", str(setup["org_id"]), "--reward", str(setup["reward_id"]))
 
-        earn_loads, redeem_loads = [warm[0], *earns], [warm[1], *redeems]
+        earn_loads, redeem_loads = [warm[0], *earns, *set_aside["earn"]], [warm[1], *redeems, *set_aside["redeem"]]
         vouchers_201 = sum(load.ok for load in redeem_loads)
         vouchers_unanswered = sum(load.unanswered for load in redeem_loads)
         purchases_201 = sum(load.ok for load in earn_loads)
@@ -110,6 +118,7 @@ def _run_backend(backend: str, options: dict, console) -> dict:
             "earn_p99_ms": round(max(load.p99_ms for load in earns), 2),
             "turns": {"redeem_per_s": [round(load.per_s, 1) for load in redeems], "earn_per_s": [round(load.per_s, 1) for load in earns]},
             "turn_ratios": turn_ratios(redeems, earns),
+            "lopsided_loads_run_again": {kind: len(loads) for kind, loads in set_aside.items()},
             "ratio": round(ratio, 3),
             "target": {"ratio": TARGET_RATIO, "met": ratio >= TARGET_RATIO},
             "non_201": non_201,

@@ -5,6 +5,13 @@ the base and rules organizations in turn, the checks), not a performance test: o
 each load on SQLite with a few members. Runs in the SQLite pass of scripts/test only.
 """
 
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
 from fidelo.ops.tests.processes import REPO_ROOT, bench_smoke_only, run_tiny_bench
@@ -20,6 +27,7 @@ def test_rules_bench_prints_the_figures_as_json_last(tmp_path):
     assert sqlite["turn_ratios"][0] == pytest.approx(sqlite["turns"]["rules_per_s"][0] / sqlite["turns"]["base_per_s"][0], abs=0.01)
     assert 0 < sqlite["engine_median_ms"] <= sqlite["engine_p99_ms"]
     assert sqlite["awards_per_purchase"] > 0  # the rules do fire on the bench's baskets
+    assert set(sqlite["lopsided_loads_run_again"]) == {"base", "rules"}
     verify = sqlite["verify"]
     assert verify["ok"], verify
     assert verify["bonus_transfers"] > 0
@@ -50,3 +58,61 @@ def test_turns_are_an_even_number_and_turns_are_short_by_default(monkeypatch):
     for odd in ("3", "0", "-2"):
         with pytest.raises(SystemExit):
             parser.parse_args(["--turns", odd])
+
+
+def test_a_load_one_worker_served_alone_is_seen_in_the_workers_cpu_and_run_again(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO_ROOT))
+    import bench.common as common
+
+    assert common.lopsided({1: 10.0, 2: 10.0}, {1: 14.0, 2: 13.5}) is False  # both worked
+    assert common.lopsided({1: 10.0, 2: 10.0}, {1: 14.0, 2: 10.1}) is True  # one waited for a connection
+    assert common.lopsided({1: 10.0}, {1: 14.0}) is False  # one worker: nothing to compare
+    assert common.lopsided({1: 10.0, 2: 10.0}, {1: 10.0, 2: 10.0}) is False  # nothing ran (no /proc tick yet)
+    assert common.lopsided({1: 10.0}, {1: 14.0, 3: 0.0}) is False  # a worker started meanwhile is not compared
+
+    # The workers' CPU before and after each attempt: the first two loads went to worker 1 alone.
+    readings = iter([{1: 0, 2: 0}, {1: 4, 2: 0}, {1: 4, 2: 0}, {1: 8, 2: 0.1}, {1: 8, 2: 0.1}, {1: 10, 2: 2.1}])
+    monkeypatch.setattr(common, "worker_cpu_seconds", lambda server: next(readings))
+    attempts = []
+
+    def run(attempt: int) -> str:
+        attempts.append(attempt)
+        return f"load {attempt}"
+
+    assert common.balanced_load(None, run) == ("load 2", ["load 0", "load 1"])
+    assert attempts == [0, 1, 2]  # each attempt told apart (its purchases' ids)
+
+    # Always lopsided: after BALANCE_ATTEMPTS, the last load counts whatever it is.
+    always = itertools.cycle([{1: 0, 2: 0}, {1: 4, 2: 0}])
+    monkeypatch.setattr(common, "worker_cpu_seconds", lambda server: next(always))
+    attempts.clear()
+    load, set_aside = common.balanced_load(None, run)
+    assert attempts == list(range(common.BALANCE_ATTEMPTS))
+    assert load == f"load {common.BALANCE_ATTEMPTS - 1}" and len(set_aside) == common.BALANCE_ATTEMPTS - 1
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_the_workers_cpu_is_read_for_each_child_of_the_servers_main_process(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO_ROOT))
+    from bench.common import Server, lopsided, worker_cpu_seconds
+
+    # A main process with two children, as granian's: one works, one sleeps.
+    child = "import subprocess, sys, time\n" \
+            "busy = subprocess.Popen([sys.executable, '-c', 'import time\\nend = time.time() + 30\\nwhile time.time() < end: pass'])\n" \
+            "idle = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\n" \
+            "print(busy.pid, idle.pid, flush=True)\n" \
+            "time.sleep(30)\n"
+    main = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        busy, idle = map(int, main.stdout.readline().split())
+        server = Server("unused", {}, 2, 1, proc=main)
+        time.sleep(0.5)  # both children started
+        before = worker_cpu_seconds(server)
+        time.sleep(1.0)
+        after = worker_cpu_seconds(server)
+        assert set(after) == {busy, idle}
+        assert after[busy] - before[busy] > 0.3 and after[idle] - before[idle] < 0.05
+        assert lopsided(before, after)
+    finally:
+        os.killpg(main.pid, signal.SIGKILL)
+        main.wait(timeout=10)
