@@ -10,7 +10,7 @@ of `fidelo serve`, loaded by the same client at the same concurrency for the sam
 2. redeem: POST /api/v1/members/{id}/redemptions {"reward_id": R, "channel": "api"} with a
    unique Idempotency-Key and a random member (bench/redeem.lua);
 
-after a warm-up of each, in turn (eight turns of 5 s each by default, in ABBA order: earn,
+after a warm-up of each, in turn (forty turns of 1 s each by default, in ABBA order: earn,
 redeem, redeem, earn, …: bench.common.in_turn), so that a machine whose speed drifts during
 the run weighs on both alike.
 
