@@ -161,11 +161,12 @@ def balanced_load(server: Server, run: Callable[[int], Load]) -> tuple[Load, lis
     """`run(attempt)`, run again while one worker of `server` served its connections alone.
 
     wrk opens its connections all at once and granian's workers accept them from one socket:
-    now and then one worker accepts every connection while the other waits for one (1 load in
-    10 to 20 on the 2-core machine), and that load measures half the server: its turn ratio
-    came out at 0.5 or 2. Such a load shows in the workers' CPU time (one used less than a
-    quarter of the other's) and is run again, with new purchases (`run` gets the attempt
-    number for their ids); after BALANCE_ATTEMPTS the last one counts whatever it is.
+    now and then one worker accepts every connection while the other waits for one (3 loads of
+    56 against a test application on the 2-core machine, 1 of about 900 of Fidelo's), and
+    that load measures half the server: its turn's ratio to its neighbour would read about 0.5
+    or 2. Such a load shows in the workers' CPU time (one used less than a quarter of the
+    other's) and is run again, with new purchases (`run` gets the attempt number for their
+    ids); after BALANCE_ATTEMPTS the last one counts whatever it is.
     Returns the load measured and those set aside (their purchases are written all the same:
     the checks of the database's counts include them)."""
     set_aside: list[Load] = []

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 
 import pytest
@@ -96,22 +97,27 @@ def test_the_workers_cpu_is_read_for_each_child_of_the_servers_main_process(monk
     monkeypatch.syspath_prepend(str(REPO_ROOT))
     from bench.common import Server, lopsided, worker_cpu_seconds
 
-    # A main process with two children, as granian's: one works, one sleeps.
-    child = "import subprocess, sys, time\n" \
-            "busy = subprocess.Popen([sys.executable, '-c', 'import time\\nend = time.time() + 30\\nwhile time.time() < end: pass'])\n" \
-            "idle = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\n" \
-            "print(busy.pid, idle.pid, flush=True)\n" \
-            "time.sleep(30)\n"
-    main = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    # A main process with two children, as granian's: one works, one sleeps. Each says when it
+    # has started (Python's own start-up is CPU time too), then the main process gives their pids.
+    busy = "import time\nprint('started', flush=True)\nend = time.time() + 30\nwhile time.time() < end:\n    pass\n"
+    idle = "import time\nprint('started', flush=True)\ntime.sleep(30)\n"
+    parent = textwrap.dedent(f"""
+        import subprocess, sys, time
+        children = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for code in ({busy!r}, {idle!r})]
+        for child in children:
+            child.stdout.readline()
+        print(*(child.pid for child in children), flush=True)
+        time.sleep(30)
+    """)
+    main = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        busy, idle = map(int, main.stdout.readline().split())
+        busy_pid, idle_pid = map(int, main.stdout.readline().split())
         server = Server("unused", {}, 2, 1, proc=main)
-        time.sleep(0.5)  # both children started
         before = worker_cpu_seconds(server)
         time.sleep(1.0)
         after = worker_cpu_seconds(server)
-        assert set(after) == {busy, idle}
-        assert after[busy] - before[busy] > 0.3 and after[idle] - before[idle] < 0.05
+        assert set(after) == {busy_pid, idle_pid}
+        assert after[busy_pid] - before[busy_pid] > 0.3 and after[idle_pid] - before[idle_pid] < 0.05
         assert lopsided(before, after)
     finally:
         os.killpg(main.pid, signal.SIGKILL)
