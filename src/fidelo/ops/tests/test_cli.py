@@ -182,19 +182,36 @@ def test_serve_answers_health_and_openapi_then_stops_cleanly_on_sigterm(sub_env,
         server.kill()
 
 
-def test_the_web_application_loads_its_views_at_start_and_freezes_them_out_of_the_collector(sub_env):
-    # What granian imports in each worker: the views are loaded before the first request, and
-    # everything the start-up built is frozen, so that a full collection walks only what
-    # requests keep (fidelo.wsgi).
+def test_the_web_application_freezes_what_its_first_request_loaded_out_of_the_collector(sub_env):
+    # What granian imports in each worker (fidelo.wsgi): after the first request, which loads
+    # the views, everything built so far is frozen, so that a full collection walks only what
+    # later requests keep; once.
     result = run_django(sub_env, """
         import gc, sys
+        from wsgiref.util import setup_testing_defaults
         import fidelo.wsgi
+
+        def call():
+            environ = {"PATH_INFO": "/healthz", "HTTP_HOST": "localhost"}
+            setup_testing_defaults(environ)
+            statuses = []
+            body = b"".join(fidelo.wsgi.application(environ, lambda status, headers, exc_info=None: statuses.append(status)))
+            return statuses[0], body.decode()
+
+        freezes, freeze = [], gc.freeze
+        gc.freeze = lambda: (freezes.append(1), freeze())
+        before = gc.get_freeze_count()
+        first = call()
         frozen, tracked = gc.get_freeze_count(), len(gc.get_objects())
-        result = {"frozen": frozen, "tracked": tracked, "views_loaded": "fidelo.api.v1.purchases" in sys.modules}
+        second = call()
+        result = {"before": before, "first": first, "second": second, "frozen": frozen, "tracked": tracked,
+                  "freezes": len(freezes), "views_loaded": "fidelo.api.v1.purchases" in sys.modules}
     """)
-    assert result["views_loaded"]
+    assert result["first"] == result["second"] == ["200 OK", "ok"]
+    assert result["before"] == 0 and result["views_loaded"]
     assert result["frozen"] > 50_000  # Django, the views and the API's schemas
     assert result["tracked"] < result["frozen"] / 10  # all but what the freeze itself left
+    assert result["freezes"] == 1  # once, not on the second request
 
 
 def test_serve_exits_non_zero_when_the_web_server_cannot_start(sub_env):
