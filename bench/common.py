@@ -250,6 +250,24 @@ def turn_ratios(loads: list[Load], against: list[Load]) -> list[float]:
     return [round(load.per_s / other.per_s, 3) if other.per_s else 0.0 for load, other in zip(loads, against)]
 
 
+def ratio_interval(loads: list[Load], against: list[Load]) -> dict:
+    """How precise a run's ratio per_s(loads) / per_s(against) is: its standard error and 95 %
+    interval, from the turns' pairs of neighbours (the loads in the order of in_turn, all of
+    one duration). For paired samples, the ratio of the means r = ȳ / x̄ has a standard error
+    of sd(y - r·x) / (x̄·√n) (the delta method): the turns' noise, which moves both loads of a
+    pair alike, cancels out, and what is left shrinks with the square root of the turns. Drift
+    that outlasts a pair is not in it (ABBA order weighs it on both kinds alike)."""
+    pairs = [(other.per_s, load.per_s) for load, other in zip(loads, against)]
+    n = len(pairs)
+    x_mean = sum(x for x, _ in pairs) / n if n else 0.0
+    if n < 2 or not x_mean:
+        return {"standard_error": None, "interval_95": None}
+    ratio = sum(y for _, y in pairs) / n / x_mean
+    residuals = [y - ratio * x for x, y in pairs]  # their mean is 0 by construction
+    error = (sum(r * r for r in residuals) / (n - 1) / n) ** 0.5 / x_mean
+    return {"standard_error": round(error, 4), "interval_95": [round(ratio - 1.96 * error, 3), round(ratio + 1.96 * error, 3)]}
+
+
 def in_turn(kinds: tuple, turns: int = 2) -> list[tuple[int, object]]:
     """(turn, kind) for loads of several kinds run in turn, each odd turn in reverse order
     (A B, B A: an ABBA design). A machine whose speed drifts during the run (a database that

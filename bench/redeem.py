@@ -42,6 +42,7 @@ from bench.common import (
     in_turn,
     per_s,
     random_suffix,
+    ratio_interval,
     run_python_client,
     run_wrk,
     turn_ratios,
@@ -120,6 +121,7 @@ def _run_backend(backend: str, options: dict, console) -> dict:
             "turn_ratios": turn_ratios(redeems, earns),
             "lopsided_loads_run_again": {kind: len(loads) for kind, loads in set_aside.items()},
             "ratio": round(ratio, 3),
+            "ratio_precision": ratio_interval(redeems, earns),  # how precise that figure is (bench.common.ratio_interval)
             "target": {"ratio": TARGET_RATIO, "met": ratio >= TARGET_RATIO},
             "non_201": non_201,
             "socket_errors": sum(load.socket_errors for load in earn_loads + redeem_loads),

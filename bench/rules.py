@@ -41,6 +41,7 @@ from bench.common import (
     in_turn,
     per_s,
     random_suffix,
+    ratio_interval,
     run_python_client,
     run_wrk,
     turn_ratios,
@@ -187,6 +188,8 @@ def _run_backend(backend: str, options: dict, console) -> dict:
             "base_per_s": round(base_per_s, 1),
             "base_p99_ms": round(max(load.p99_ms for load in loads["base"]), 2),
             "ratio": round(ratio, 3),
+            # How precise that figure is: the turns' noise left in it (bench.common.ratio_interval).
+            "ratio_precision": ratio_interval(loads["rules"], loads["base"]),
             "target": {"ratio": TARGET_RATIO, "met": ratio >= TARGET_RATIO},
             "turns": {f"{name}_per_s": [round(load.per_s, 1) for load in runs] for name, runs in loads.items()},  # in the order of in_turn
             "turn_ratios": turn_ratios(loads["rules"], loads["base"]),
@@ -215,17 +218,18 @@ def _print_table(results: dict, options: dict, console) -> None:
 
     table = Table(title=f"fidelo bench rules — 50 rules, {LINES}-line purchases, {options['concurrency']} connections, "
                         f"{options['workers']} workers × {options['threads']} threads, client {options['client']}")
-    for column in ("backend", "engine median/p99 ms", "plan median/p99 ms", "base /s", "rules /s", "ratio", "target", "checks"):
+    for column in ("backend", "engine median/p99 ms", "plan median/p99 ms", "base /s", "rules /s", "ratio (95 %)", "target", "checks"):
         table.add_column(column)
     for backend, r in results.items():
         if "skipped" in r:
             table.add_row(backend, "skipped", "", "", "", "", "", r["skipped"][:60])
             continue
         met = "[green]met[/green]" if r["target"]["met"] else "[red]missed[/red]"
+        interval = r["ratio_precision"]["interval_95"]
         v = r["verify"]
         table.add_row(
             backend, f"{r['engine_median_ms']:.3f} / {r['engine_p99_ms']:.3f}", f"{r['plan_median_ms']:.2f} / {r['plan_p99_ms']:.2f}",
-            f"{r['base_per_s']:,.0f}", f"{r['rules_per_s']:,.0f}", f"{r['ratio']:.2f}", f"≥{TARGET_RATIO}: {met}",
+            f"{r['base_per_s']:,.0f}", f"{r['rules_per_s']:,.0f}", f"{r['ratio']:.2f}" + (f" ({interval[0]:.2f}–{interval[1]:.2f})" if interval else ""), f"≥{TARGET_RATIO}: {met}",
             f"db {v['purchases_in_db']} vs 201 {v['responses_201']}; {v['bonus_transfers']} bonus credits; "
             f"ledger_verify: {'ok' if v['ledger_drifts'] == 0 else str(v['ledger_drifts']) + ' drifts'}",
         )

@@ -21,7 +21,7 @@ from fidelo.members.models import Member
 from fidelo.members.selectors import member_lookup, member_lookup_with
 from fidelo.rules.engine import types as engine
 from fidelo.rules.engine.compile import main_award
-from fidelo.rules.engine.evaluate import Needs, count_limits, evaluate, may_fire
+from fidelo.rules.engine.evaluate import Gates, Needs, count_limits, evaluate
 from fidelo.rules.selectors import ActiveRules, active_rules
 from fidelo.tenancy.models import Program
 from fidelo.tiers.selectors import tier_terms
@@ -54,7 +54,7 @@ class _Listening:
     rules: tuple
     needs: Needs
     capped: tuple[Capped, ...]  # the rules with limits, whose usage is loaded
-    capped_rules: tuple  # their engine rules, in the same order: which may fire for an event (the gates)
+    gates: Gates  # for their engine rules, in the same order: which may fire for an event
     budgets: dict[int, int]  # rule id -> budget, for the rules that have one
     count_limits: dict  # engine.count_limits: how far the counts of past events need to go
     shape: FactsShape  # the member facts' subqueries, to bind to each event's time
@@ -73,7 +73,7 @@ def _listening(rules: ActiveRules, event_type: str, organization_id: int) -> _Li
         budgets = {rule.id: rule.limits.budget for rule in listening if rule.limits.budget is not None}
         limits = count_limits(listening)
         shape = facts_shape(needs=wanted, capped=capped, organization_id=organization_id, count_limits=limits)
-        return _Listening(listening, wanted, capped, capped_rules, budgets, limits, shape)
+        return _Listening(listening, wanted, capped, Gates(capped_rules), budgets, limits, shape)
 
     return rules.remember(("earning", event_type), build)  # a rule set is one organization's
 
@@ -93,7 +93,7 @@ def member_with_facts(
     if rules.for_event(event_type) and at.tzinfo is not None:  # a naive time is refused by the plan, with its own error
         found = _listening(rules, event_type, program.organization_id)
         timezone = program.organization.timezone
-        gates = may_fire(event, timezone, found.capped_rules) if event is not None and found.capped_rules else None
+        gates = found.gates(event, timezone) if event is not None and found.capped else None
         query = facts_query(at=at, timezone=timezone, shape=found.shape, gates=gates)
     if query is None or not query.selects:
         return member_lookup(program.organization, lean=True, **identifier), None

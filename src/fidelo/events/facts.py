@@ -139,10 +139,10 @@ class FactsQuery:
                 if value.__class__ is _Gate else value for params in shape.params for value in params]
 
     def decode(self, member: Member, values: Sequence, tier_multiplier_percent: int = 100) -> Facts:
-        shape = self.shape
-        position = 0
+        shape, position = self.shape, 0
         usage: dict[int, Usage] = {}  # a rule that gave nothing yet is left out (Usage: missing = nothing yet)
-        for rule_id, slots in shape.usage_slots:
+        # Most events find the capped rules' usage all 0 (nothing given yet today, or not read: the gates).
+        for rule_id, slots in shape.usage_slots if any(values[:shape.usage_count]) else ():
             read = values[position:position + len(slots)]
             position += len(slots)
             if any(read):
@@ -150,6 +150,7 @@ class FactsQuery:
                 for slot, value in zip(slots, read):
                     windows[slot] = int(value)
                 usage[rule_id] = Usage(*windows)
+        position = shape.usage_count
         counts = {}
         for key in shape.count_keys:
             counts[key] = int(values[position])
@@ -191,6 +192,8 @@ class FactsShape:
     within_keys: tuple[tuple[str, int], ...] = ()
     streak_keys: tuple[str, ...] = ()
     usage_slots: tuple[tuple[int, tuple[int, ...]], ...] = ()  # per capped rule: its id, the Usage fields its values fill in order
+    usage_count: int = 0  # how many values the usage_slots take, at the start of the values
+    ago_markers: tuple["_When", ...] = ()  # the markers of a moment some days before the event's
 
 
 def facts_shape(
@@ -230,12 +233,15 @@ def facts_shape(
         selects.append("(SELECT budget - budget_spent FROM rewards_campaign WHERE organization_id = %s AND code = %s AND budget IS NOT NULL)")
         params.append((organization_id, code))
     template = tuple(value for group in params for value in group if value is not MEMBER)
+    slots = tuple((position, value) for position, value in enumerate(template) if value.__class__ is _When)
     return FactsShape(
         selects=tuple(selects), params=tuple(params), needs=needs, capped=tuple(capped), campaigns=campaigns, template=template,
-        slots=tuple((position, value) for position, value in enumerate(template) if value.__class__ is _When),
+        slots=slots,
         gate_slots=tuple((position, value.index) for position, value in enumerate(template) if value.__class__ is _Gate),
         count_keys=tuple(sorted(needs.counts)), within_keys=tuple(sorted(needs.counts_within)), streak_keys=tuple(sorted(needs.streaks)),
         usage_slots=tuple((rule.rule_id, _usage_slots(rule)) for rule in capped),
+        usage_count=sum(len(_usage_slots(rule)) for rule in capped),
+        ago_markers=tuple(dict.fromkeys(marker for _position, marker in slots if marker.what == "ago")),
     )
 
 
@@ -256,9 +262,8 @@ def facts_query(
         shape = facts_shape(needs=needs or Needs(), capped=capped, organization_id=organization_id, count_limits=count_limits)
     day = local_date(at, timezone)
     times = {DAY: db_date(day), MONTH_START: db_date(day.replace(day=1)), MOMENT: db_time(at)}
-    for position, marker in shape.slots:
-        if marker.what == "ago":
-            times[marker] = db_time(at - dt.timedelta(days=marker.days))
+    for marker in shape.ago_markers:
+        times[marker] = db_time(at - dt.timedelta(days=marker.days))
     return FactsQuery(shape=shape, at=at, timezone=timezone, times=times, gates=gates)
 
 

@@ -29,6 +29,8 @@ def test_rules_bench_prints_the_figures_as_json_last(tmp_path):
     assert 0 < sqlite["engine_median_ms"] <= sqlite["engine_p99_ms"]
     assert sqlite["awards_per_purchase"] > 0  # the rules do fire on the bench's baskets
     assert set(sqlite["lopsided_loads_run_again"]) == {"base", "rules"}
+    low, high = sqlite["ratio_precision"]["interval_95"]
+    assert low <= sqlite["ratio"] <= high and sqlite["ratio_precision"]["standard_error"] >= 0
     verify = sqlite["verify"]
     assert verify["ok"], verify
     assert verify["bonus_transfers"] > 0
@@ -42,6 +44,26 @@ def test_loads_in_turn_run_in_abba_order(monkeypatch):
 
     assert in_turn(("base", "rules")) == [(0, "base"), (0, "rules"), (1, "rules"), (1, "base")]
     assert [kind for _turn, kind in in_turn(("a", "b"), turns=4)] == ["a", "b", "b", "a", "a", "b", "b", "a"]
+
+
+def test_a_ratio_s_precision_comes_from_its_turns_pairs_of_neighbours(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO_ROOT))
+    from bench.common import Load, ratio_interval
+
+    def loads(*per_s):
+        return [Load(client="wrk", duration_s=1.0, sent=n, ok=n, other=0, socket_errors=0, p50_ms=1, p99_ms=2, max_ms=3) for n in per_s]
+
+    # A machine whose speed moves both loads of a pair alike: the ratio is exact, whatever the noise.
+    steady = ratio_interval(loads(80, 160, 40, 120), loads(100, 200, 50, 150))
+    assert steady == {"standard_error": 0.0, "interval_95": [0.8, 0.8]}
+    # Pairs whose ratios spread: the error is their spread over the square root of the pairs.
+    noisy = ratio_interval(loads(90, 70, 90, 70), loads(100, 100, 100, 100))
+    assert noisy["standard_error"] == pytest.approx(((2 * 10**2 + 2 * 10**2) / 3 / 4) ** 0.5 / 100, abs=1e-4)
+    assert noisy["interval_95"][0] < 0.8 < noisy["interval_95"][1]
+    # Twice the turns with the same spread: the interval shrinks by about √2.
+    longer = ratio_interval(loads(*[90, 70] * 4), loads(*[100] * 8))
+    assert longer["standard_error"] < noisy["standard_error"] / 1.3
+    assert ratio_interval(loads(90), loads(100)) == {"standard_error": None, "interval_95": None}  # one pair: no spread to read
 
 
 def test_turns_are_an_even_number_and_turns_are_short_by_default(monkeypatch):

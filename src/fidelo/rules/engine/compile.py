@@ -53,8 +53,8 @@ def counter_key(event_type: str, event_name: str = "") -> str:
 class Context:
     """One evaluation's inputs, with what every rule may ask computed once."""
 
-    __slots__ = ("_line_amounts", "_line_units", "_line_values", "all_lines", "date", "event", "lines", "local", "member", "minute", "month", "terms",
-                 "weekday")
+    __slots__ = ("_line_amounts", "_line_units", "_line_values", "all_lines", "date", "event", "line_shares", "lines", "local", "member", "minute",
+                 "month", "terms", "weekday")
 
     def __init__(self, event: Event, member: MemberFacts, terms: ProgramTerms) -> None:
         if event.occurred_at.tzinfo is None:
@@ -73,6 +73,9 @@ class Context:
         self._line_units: tuple[int, ...] | None = None
         self._line_amounts: tuple[int, ...] | None = None
         self._line_values: dict[str, tuple[Any, ...]] = {}
+        # Whether a line-based points effect shares its award among the lines (Award.line_amounts):
+        # evaluate's loop without explanations turns it off for a rule whose award is not counted.
+        self.line_shares = True
 
     def line_values(self, attribute: str) -> tuple[Any, ...]:
         """Each line's value of a line attribute (sku, category, brand), in line order, read once."""
@@ -390,7 +393,8 @@ def _effect(effect: Effect) -> Callable[[Context, list[int]], Draft | None]:
             amount = divide(sum(weights) * units, per, ctx.terms.rounding)
             if amount <= 0:
                 return None
-            return (POINTS, "", amount, line_shares(amount, matching, weights, len(per_line)), code, dict(why))
+            shares = line_shares(amount, matching, weights, len(per_line)) if ctx.line_shares else ()
+            return (POINTS, "", amount, shares, code, dict(why))
 
         return produce
 
@@ -407,7 +411,8 @@ def _effect(effect: Effect) -> Callable[[Context, list[int]], Draft | None]:
             amount = divide(sum(weights) * (percent - 100), 100, ctx.terms.rounding)
             if amount <= 0:
                 return None
-            return (POINTS, "", amount, line_shares(amount, matching, weights, len(units)), code, dict(why))
+            shares = line_shares(amount, matching, weights, len(units)) if ctx.line_shares else ()
+            return (POINTS, "", amount, shares, code, dict(why))
 
         return produce
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from fidelo.rules.engine.arith import allocate, divide
 from fidelo.rules.engine.compile import (
@@ -149,8 +149,62 @@ def may_fire(event: Event, timezone: str, rules: Sequence[Rule]) -> tuple[bool, 
     return tuple(allowed)
 
 
+class Gates:
+    """may_fire for one list of rules (a rule set's capped rules), asked on every event: when
+    each of them is an offer on products, categories or brands (its one condition on the event
+    is a line lookup, Plan.event_lookup) of one event type other than custom, without dates,
+    the answer is one set test per rule, derived once here; else may_fire itself."""
+
+    __slots__ = ("event_type", "lookups", "rules")
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.rules = tuple(rules)
+        self.event_type = self.rules[0].event_type if self.rules else ""
+        lookups = []
+        for rule in self.rules:
+            plan = rule.plan or compile_rule(rule)
+            if (plan.event_lookup is None or rule.event_type != self.event_type or rule.event_type == CUSTOM
+                    or rule.starts_at is not None or rule.ends_at is not None):
+                lookups = None
+                break
+            lookups.append(plan.event_lookup)
+        self.lookups: tuple[tuple[str, frozenset], ...] | None = tuple(lookups) if lookups is not None else None
+
+    def __call__(self, event: Event, timezone: str) -> tuple[bool, ...]:
+        if self.lookups is None:
+            return may_fire(event, timezone, self.rules)
+        if event.type != self.event_type:
+            return (False,) * len(self.rules)
+        held: dict[str, set] = {}  # per line attribute, the basket's values
+        for attribute, _values in self.lookups:
+            if attribute not in held:
+                held[attribute] = set(map(LINE_VALUE[attribute], event.lines))
+        return tuple(not values.isdisjoint(held[attribute]) for attribute, values in self.lookups)
+
+
 def _order(rule: Rule) -> tuple[int, int]:
     return (-rule.priority, rule.id)
+
+
+class _Entry(NamedTuple):
+    """One rule as the loop without explanations (_award) reads it: derived once per rule set."""
+
+    rule: Rule
+    plan: Plan
+    dated: bool  # it has a start or an end
+    check: Any  # Plan.only_check: its one condition, on the event's context; else None
+    effect: Any  # its one effect; None when it has several
+    limited: bool  # its limits apply (what it gives is counted)
+    # Whether its line-based points are shared among the lines: only when the award is counted
+    # (limits, a campaign: fidelo.awards writes its row, and cuts the shares with the amount).
+    # Else the purchase keeps its bonus total, and no one reads the shares.
+    line_shares: bool
+
+
+def _entry(rule: Rule, limited: bool) -> _Entry:
+    plan = rule.plan or compile_rule(rule)
+    return _Entry(rule, plan, rule.starts_at is not None or rule.ends_at is not None, plan.only_check,
+                  plan.effects[0] if len(plan.effects) == 1 else None, limited, limited or bool(rule.campaign))
 
 
 class _Candidates:
@@ -161,11 +215,13 @@ class _Candidates:
     when the event holds none of its values, instead of being run: most of a catalogue's
     product, category, store and tier offers, on most events."""
 
-    __slots__ = ("indexed", "limited", "on_context", "on_lines", "rules", "unindexed")
+    __slots__ = ("entries", "indexed", "limited", "on_context", "on_lines", "rules", "unindexed")
 
     def __init__(self, rules: list[Rule]) -> None:
         self.rules = tuple(rules)
         self.limited = tuple(rule.limits != NO_LIMITS for rule in self.rules)  # whose limits apply
+        # What the loop without explanations reads of each rule, in one tuple: _Entry.
+        self.entries = tuple(_entry(rule, limited) for rule, limited in zip(self.rules, self.limited))
         on_lines: dict[str, dict[Any, list[int]]] = {}
         on_context: dict[str, dict[Any, list[int]]] = {}
         for position, rule in enumerate(self.rules):
@@ -250,7 +306,9 @@ def evaluate(
     """The awards this event earns and, for each rule of its type that gives nothing, why not.
 
     explain=False leaves the rules that gave nothing out (Evaluation.skipped is empty): the
-    purchase path does not show them, and saying why costs half the evaluation.
+    purchase path does not show them, and saying why costs half the evaluation. It also leaves
+    out the line shares (Award.line_amounts) of a line-based points award whose rule has no
+    limits and no campaign: nothing counts that award, and the purchase keeps its bonus total.
     campaign_room: what each campaign with a budget has left (program unit), shared by its
     rules' points in priority order; a campaign missing from it has no budget.
     """
@@ -270,22 +328,20 @@ def evaluate(
             ))
 
     candidates = _candidates_for(rules, event)
-    # Without explanations only the rules the event may satisfy are visited (see _Candidates),
-    # and nothing is said of those that give nothing.
-    positions = range(len(candidates.rules)) if explain else candidates.to_run(ctx)
+    if not explain:  # the purchase path's: see _award
+        _award(ctx, candidates, usage, room_left, awards)
+        return Evaluation(awards=tuple(awards), skipped=())
+    positions = range(len(candidates.rules))
     rule_list = candidates.rules
 
-    def say(rule: Rule, code: str, **params: Any) -> None:  # why a rule gave nothing, with explanations only
-        if explain:
-            skipped.append(_skip(rule, code, **params))
+    def say(rule: Rule, code: str, **params: Any) -> None:  # why a rule gave nothing
+        skipped.append(_skip(rule, code, **params))
 
     moment = event.occurred_at
     winner: Rule | None = None
     for position in positions:
         rule = rule_list[position]
         if winner is not None:
-            if not explain:
-                break
             say(rule, "exclusive_rule_won", winner=winner.name, winner_id=winner.id)
             continue
         if rule.starts_at is not None and moment < rule.starts_at:
@@ -299,10 +355,9 @@ def evaluate(
         if check is not None:  # one condition, on the event's context (most rules): checked at once
             failed, matching = (None if check(ctx) else plan.steps[0][0]), None
         else:
-            failed, matching = plan.first_failing(plan.steps, ctx, explain)
+            failed, matching = plan.first_failing(plan.steps, ctx, True)
         if failed is not None:
-            if explain:  # saying which condition failed and why costs half the evaluation
-                say(rule, "condition_failed", **_failure(failed, ctx, plan))
+            say(rule, "condition_failed", **_failure(failed, ctx, plan))  # saying which condition failed costs half the evaluation
             continue
         if matching is None:
             matching = plan.matching(ctx) if plan.uses_lines else ctx.all_lines
@@ -338,6 +393,55 @@ def evaluate(
         if rule.exclusive:
             winner = rule
     return Evaluation(awards=tuple(awards), skipped=tuple(skipped))
+
+
+def _award(ctx: Context, candidates: _Candidates, usage: Mapping[int, Usage], room_left: dict[str, int], awards: list[Award]) -> None:
+    """evaluate()'s loop without explanations: the same steps, in the same order, on the rules
+    the event may satisfy only (see _Candidates), with nothing said of those that give nothing
+    and no line shares where no one reads them (_Entry.line_shares). It runs on every purchase:
+    each rule is one tuple read, not a dozen attributes."""
+    moment = ctx.event.occurred_at
+    entries = candidates.entries
+    for position in candidates.to_run(ctx):
+        rule, plan, dated, check, effect, limited, line_shares = entries[position]
+        if dated and ((rule.starts_at is not None and moment < rule.starts_at) or (rule.ends_at is not None and moment >= rule.ends_at)):
+            continue
+        matching = None
+        if check is not None:  # one condition, on the event's context (most rules)
+            if not check(ctx):
+                continue
+        else:
+            failed, matching = plan.first_failing(plan.steps, ctx, False)
+            if failed is not None:
+                continue
+        if matching is None:
+            matching = plan.matching(ctx) if plan.uses_lines else ctx.all_lines
+        ctx.line_shares = line_shares
+        if effect is not None:  # most rules: no generator to go through
+            draft = effect(ctx, matching)
+            drafts = [draft] if draft is not None else []
+        else:
+            drafts = [draft for draft in (produce(ctx, matching) for produce in plan.effects) if draft is not None]
+        ctx.line_shares = True
+        if limited:
+            drafts, reached = _apply_limits(rule, plan, drafts, usage.get(rule.id, NO_USAGE))
+            if reached is not None:
+                continue
+        campaign = ""
+        if rule.campaign in room_left and drafts:
+            limited, campaign = True, rule.campaign
+            drafts = _within_campaign_budget(rule, plan, drafts, room_left)
+            if drafts is None:
+                continue
+        if not drafts:
+            continue
+        name = rule.name
+        for kind, target, amount, line_amounts, code, params in drafts:
+            params["rule"] = name
+            awards.append(Award(kind, amount, rule.id, rule.version, name, Why(code, params), target, line_amounts, limited,
+                                campaign if kind == POINTS else ""))
+        if rule.exclusive:
+            return  # the rules after it (lower priority) give nothing
 
 
 def _skip(rule: Rule, code: str, **params: Any) -> Skipped:

@@ -55,6 +55,20 @@ def test_points_per_euro_on_matching_lines_shares_by_line():
     assert award.why.params["on"] == "lines"
 
 
+def test_line_shares_are_left_out_without_explanations_unless_the_award_is_counted():
+    event = purchase(line("C1", 333, category="cafe"), line("CAKE", 1000, category="food"), line("C2", 667, category="cafe"))
+    on_lines = [{"type": "points_per_euro", "points": 3, "on": "lines"}]
+    rules = [rule([CAFE], on_lines, id=1), rule([CAFE], on_lines, id=2, limits={"per_member_per_day": 100}),
+             rule([CAFE], [{"type": "multiplier", "percent": 200, "on": "lines"}], id=3)]
+    explained = run(event, rules)
+    quick = run(event, rules, explain=False)
+    assert [award.amount for award in quick.awards] == [award.amount for award in explained.awards] == [30, 30, 9]
+    assert [award.line_amounts for award in explained.awards] == [(10, 0, 20), (10, 0, 20), (3, 0, 6)]
+    # The purchase path's evaluation: only the capped rule's award keeps its shares (its row and
+    # a budget's cut need them); the others' the purchase never reads (it keeps its bonus total).
+    assert [award.line_amounts for award in quick.awards] == [(), (10, 0, 20), ()]
+
+
 def test_fixed_points():
     award = only(run(purchase(line()), [rule(effects=[{"type": "fixed_points", "points": 50}])]))
     assert (award.kind, award.amount) == (POINTS, 50)

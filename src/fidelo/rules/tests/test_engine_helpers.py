@@ -78,8 +78,8 @@ def terms(event: Event | None = None, *, mode: str = "points", rounding: str = "
 
 
 def run(event: Event, rules: Sequence[Rule], *, facts: MemberFacts | None = None, program: ProgramTerms | None = None,
-        usage: Mapping[int, Usage] | None = None) -> Evaluation:
-    return evaluate(event, facts or member(), program or terms(event), rules, usage or {})
+        usage: Mapping[int, Usage] | None = None, explain: bool = True) -> Evaluation:
+    return evaluate(event, facts or member(), program or terms(event), rules, usage or {}, explain=explain)
 
 
 def fires(the_rule: Rule, event: Event, facts: MemberFacts | None = None, program: ProgramTerms | None = None) -> bool:

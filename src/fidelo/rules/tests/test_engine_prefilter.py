@@ -3,10 +3,13 @@
 events must go (count_limits: a long history is not counted on every event)."""
 
 import datetime as dt
+import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from fidelo.rules.engine.evaluate import count_limits, may_fire
+from fidelo.rules.engine.evaluate import Gates, count_limits, may_fire
 from fidelo.rules.tests.test_engine_helpers import (
     PARIS,
     UTC,
@@ -71,6 +74,40 @@ def test_a_rule_that_may_not_fire_never_fires():
         for the_rule, may in zip(rules, allowed):
             if not may:
                 assert not any(fires(the_rule, event, facts) for facts in members)
+
+
+OFFERS = [cond("line.brand", "eq", "acme"), cond("line.category", "in", ["cafe", "the"]), cond("line.sku", "in", ["A", "B"])]
+OTHERS = [[cond("amount", "gte", 800)], [cond("line.brand", "eq", "acme"), cond("member.tier", "in", ["gold"])]]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.integers(0, len(OFFERS) + len(OTHERS) + 1), min_size=0, max_size=6),
+    st.lists(st.tuples(st.sampled_from(["A", "B", "C"]), st.sampled_from(["cafe", "vin"]), st.sampled_from(["acme", "other"])), max_size=5),
+    st.sampled_from(["purchase", "visit"]),
+)
+def test_gates_answer_as_may_fire(kinds, basket, event_type):
+    """Gates, derived once for a rule set's capped rules, answers as may_fire: with one set test
+    per rule when all are undated offers on products, categories or brands, else through it."""
+    rules = []
+    for index, kind in enumerate(kinds, start=1):
+        if kind < len(OFFERS):
+            rules.append(rule([OFFERS[kind]], id=index, **CAPPED))
+        elif kind < len(OFFERS) + len(OTHERS):
+            rules.append(rule(OTHERS[kind - len(OFFERS)], id=index, **CAPPED))
+        else:  # an offer with dates
+            rules.append(rule([OFFERS[0]], id=index, starts_at="2026-01-01T00:00:00+00:00", **CAPPED))
+    lines = [line(sku, 1000, category=category, brand=brand) for sku, category, brand in basket]
+    event = purchase(*lines) if event_type == "purchase" else purchase(*lines)._replace(type="visit", lines=())
+    assert Gates(rules)(event, PARIS) == may_fire(event, PARIS, rules)
+
+
+def test_gates_of_offers_alone_need_no_rule_to_run(monkeypatch):
+    rules = [rule([offer], id=index, **CAPPED) for index, offer in enumerate(OFFERS, start=1)]
+    gates = Gates(rules)
+    engine_module = sys.modules[Gates.__module__]  # fidelo.rules.engine.evaluate (the package's `evaluate` is the function)
+    monkeypatch.setattr(engine_module, "may_fire", lambda *args: pytest.fail("may_fire should not run"))
+    assert gates(purchase(line("C", 500, category="the", brand="acme")), PARIS) == (True, True, False)
 
 
 def test_count_limits_stop_where_the_conditions_stop_telling_counts_apart():
