@@ -226,7 +226,7 @@ TURNS = 40  # loads of each kind in a comparison bench (rules, redeem): turns ×
 TURN_SECONDS = 1.0
 
 
-def add_turn_arguments(parser) -> None:
+def add_turn_arguments(parser, turns: int = TURNS) -> None:
     """--turns, and a shorter default --duration (per turn): for the benches that compare two
     kinds of load on one server. On a machine whose speed moves by a third from one second to
     the next (a shared virtual machine), two turns of 10 s gave ratios 0.15 apart for the same
@@ -240,7 +240,7 @@ def add_turn_arguments(parser) -> None:
             raise argparse.ArgumentTypeError("an even number of turns, at least 2 (ABBA order)")
         return value
 
-    parser.add_argument("--turns", type=even, default=TURNS, help=f"loads of each kind, in ABBA order (even; default {TURNS})")
+    parser.add_argument("--turns", type=even, default=turns, help=f"loads of each kind, in ABBA order (even; default {turns})")
     parser.set_defaults(duration=TURN_SECONDS)
 
 

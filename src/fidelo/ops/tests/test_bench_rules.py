@@ -78,6 +78,11 @@ def test_turns_are_an_even_number_and_turns_are_short_by_default(monkeypatch):
     options = parser.parse_args([])
     assert (options.turns, options.duration) == (TURNS, TURN_SECONDS)
     assert parser.parse_args(["--turns", "2"]).turns == 2
+    from bench import rules
+
+    rules_parser = argparse.ArgumentParser()
+    rules.add_arguments(rules_parser)
+    assert (rules_parser.parse_args([]).turns, rules_parser.parse_args([]).duration) == (rules.TURNS, TURN_SECONDS) == (80, 1.0)
     for odd in ("3", "0", "-2"):
         with pytest.raises(SystemExit):
             parser.parse_args(["--turns", odd])
