@@ -11,6 +11,7 @@ from fidelo.rules.engine.compile import counter_key, main_award
 from fidelo.rules.engine.definition import Catalog, parse_rule, rule_to_json
 from fidelo.rules.engine.errors import RuleInvalid
 from fidelo.rules.engine.evaluate import (
+    Gates,
     Needs,
     RuleSet,
     count_limits,
@@ -20,6 +21,6 @@ from fidelo.rules.engine.evaluate import (
 )
 
 __all__ = [
-    "Catalog", "Needs", "RuleInvalid", "RuleSet", "count_limits", "counter_key", "evaluate", "main_award", "may_fire", "needs", "parse_rule",
+    "Catalog", "Gates", "Needs", "RuleInvalid", "RuleSet", "count_limits", "counter_key", "evaluate", "main_award", "may_fire", "needs", "parse_rule",
     "rule_to_json",
 ]
