@@ -193,7 +193,6 @@ class _Entry(NamedTuple):
     plan: Plan
     dated: bool  # it has a start or an end
     check: Any  # Plan.only_check: its one condition, on the event's context; else None
-    effect: Any  # its one effect; None when it has several
     limited: bool  # its limits apply (what it gives is counted)
     # Whether its line-based points are shared among the lines: only when the award is counted
     # (limits, a campaign: fidelo.awards writes its row, and cuts the shares with the amount).
@@ -203,8 +202,7 @@ class _Entry(NamedTuple):
 
 def _entry(rule: Rule, limited: bool) -> _Entry:
     plan = rule.plan or compile_rule(rule)
-    return _Entry(rule, plan, rule.starts_at is not None or rule.ends_at is not None, plan.only_check,
-                  plan.effects[0] if len(plan.effects) == 1 else None, limited, limited or bool(rule.campaign))
+    return _Entry(rule, plan, rule.starts_at is not None or rule.ends_at is not None, plan.only_check, limited, limited or bool(rule.campaign))
 
 
 class _Candidates:
@@ -361,35 +359,10 @@ def evaluate(
             continue
         if matching is None:
             matching = plan.matching(ctx) if plan.uses_lines else ctx.all_lines
-        effects = plan.effects
-        if len(effects) == 1:  # most rules: no generator to go through
-            draft = effects[0](ctx, matching)
-            drafts = [draft] if draft is not None else []
-        else:
-            drafts = [draft for draft in (produce(ctx, matching) for produce in effects) if draft is not None]
-        limited = candidates.limited[position]
-        if limited:
-            drafts, reached = _apply_limits(rule, plan, drafts, usage.get(rule.id, NO_USAGE))
-            if reached is not None:
-                extra = {"currency_mode": terms.currency_mode} if reached[0] == "budget" else {}
-                say(rule, "limit_reached", limit=reached[0], value=reached[1], **extra)
-                continue
-        campaign = ""
-        if rule.campaign in room_left and drafts:
-            limited, campaign = True, rule.campaign
-            drafts = _within_campaign_budget(rule, plan, drafts, room_left)
-            if drafts is None:
-                say(rule, "limit_reached", limit="campaign_budget", value=rule.campaign)  # the campaign's code
-                continue
-        if not drafts:
-            say(rule, "nothing_to_award")
+        refusal = _give(rule, plan, ctx, matching, candidates.limited[position], usage, room_left, awards)
+        if refusal is not None:
+            say(rule, refusal[0], **refusal[1])
             continue
-        for kind, target, amount, line_amounts, code, params in drafts:
-            params["rule"] = rule.name
-            # Award's fields in order (by position: a third cheaper than by keyword): kind, amount,
-            # rule id, version and name, why, target, line amounts, limited, campaign.
-            awards.append(Award(kind, amount, rule.id, rule.version, rule.name, Why(code, params), target, line_amounts, limited,
-                                campaign if kind == POINTS else ""))
         if rule.exclusive:
             winner = rule
     return Evaluation(awards=tuple(awards), skipped=tuple(skipped))
@@ -403,7 +376,7 @@ def _award(ctx: Context, candidates: _Candidates, usage: Mapping[int, Usage], ro
     moment = ctx.event.occurred_at
     entries = candidates.entries
     for position in candidates.to_run(ctx):
-        rule, plan, dated, check, effect, limited, line_shares = entries[position]
+        rule, plan, dated, check, limited, line_shares = entries[position]
         if dated and ((rule.starts_at is not None and moment < rule.starts_at) or (rule.ends_at is not None and moment >= rule.ends_at)):
             continue
         matching = None
@@ -417,31 +390,44 @@ def _award(ctx: Context, candidates: _Candidates, usage: Mapping[int, Usage], ro
         if matching is None:
             matching = plan.matching(ctx) if plan.uses_lines else ctx.all_lines
         ctx.line_shares = line_shares
-        if effect is not None:  # most rules: no generator to go through
-            draft = effect(ctx, matching)
-            drafts = [draft] if draft is not None else []
-        else:
-            drafts = [draft for draft in (produce(ctx, matching) for produce in plan.effects) if draft is not None]
+        refusal = _give(rule, plan, ctx, matching, limited, usage, room_left, awards)
         ctx.line_shares = True
-        if limited:
-            drafts, reached = _apply_limits(rule, plan, drafts, usage.get(rule.id, NO_USAGE))
-            if reached is not None:
-                continue
-        campaign = ""
-        if rule.campaign in room_left and drafts:
-            limited, campaign = True, rule.campaign
-            drafts = _within_campaign_budget(rule, plan, drafts, room_left)
-            if drafts is None:
-                continue
-        if not drafts:
-            continue
-        name = rule.name
-        for kind, target, amount, line_amounts, code, params in drafts:
-            params["rule"] = name
-            awards.append(Award(kind, amount, rule.id, rule.version, name, Why(code, params), target, line_amounts, limited,
-                                campaign if kind == POINTS else ""))
-        if rule.exclusive:
+        if refusal is None and rule.exclusive:
             return  # the rules after it (lower priority) give nothing
+
+
+def _give(rule: Rule, plan: Plan, ctx: Context, matching: list[int], limited: bool, usage: Mapping[int, Usage], room_left: dict[str, int],
+          awards: list[Award]) -> tuple[str, dict[str, Any]] | None:
+    """What a rule whose conditions hold gives: its effects' drafts, cut by its limits and by its
+    campaign's budget (`room_left` shrinks), appended to `awards`. None when it gave something,
+    else why not: (why code, params)."""
+    effects = plan.effects
+    if len(effects) == 1:  # most rules: no generator to go through
+        draft = effects[0](ctx, matching)
+        drafts = [draft] if draft is not None else []
+    else:
+        drafts = [draft for draft in (produce(ctx, matching) for produce in effects) if draft is not None]
+    if limited:
+        drafts, reached = _apply_limits(rule, plan, drafts, usage.get(rule.id, NO_USAGE))
+        if reached is not None:
+            extra = {"currency_mode": ctx.terms.currency_mode} if reached[0] == "budget" else {}
+            return "limit_reached", {"limit": reached[0], "value": reached[1], **extra}
+    campaign = ""
+    if rule.campaign in room_left and drafts:
+        limited, campaign = True, rule.campaign
+        drafts = _within_campaign_budget(rule, plan, drafts, room_left)
+        if drafts is None:
+            return "limit_reached", {"limit": "campaign_budget", "value": rule.campaign}  # the campaign's code
+    if not drafts:
+        return "nothing_to_award", {}
+    name = rule.name
+    for kind, target, amount, line_amounts, code, params in drafts:
+        params["rule"] = name
+        # Award's fields in order (by position: a third cheaper than by keyword): kind, amount,
+        # rule id, version and name, why, target, line amounts, limited, campaign.
+        awards.append(Award(kind, amount, rule.id, rule.version, name, Why(code, params), target, line_amounts, limited,
+                            campaign if kind == POINTS else ""))
+    return None
 
 
 def _skip(rule: Rule, code: str, **params: Any) -> Skipped:
