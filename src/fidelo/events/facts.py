@@ -234,13 +234,14 @@ def facts_shape(
         params.append((organization_id, code))
     template = tuple(value for group in params for value in group if value is not MEMBER)
     slots = tuple((position, value) for position, value in enumerate(template) if value.__class__ is _When)
+    usage_slots = tuple((rule.rule_id, _usage_slots(rule)) for rule in capped)
     return FactsShape(
         selects=tuple(selects), params=tuple(params), needs=needs, capped=tuple(capped), campaigns=campaigns, template=template,
         slots=slots,
         gate_slots=tuple((position, value.index) for position, value in enumerate(template) if value.__class__ is _Gate),
         count_keys=tuple(sorted(needs.counts)), within_keys=tuple(sorted(needs.counts_within)), streak_keys=tuple(sorted(needs.streaks)),
-        usage_slots=tuple((rule.rule_id, _usage_slots(rule)) for rule in capped),
-        usage_count=sum(len(_usage_slots(rule)) for rule in capped),
+        usage_slots=usage_slots,
+        usage_count=sum(len(rule_slots) for _rule_id, rule_slots in usage_slots),
         ago_markers=tuple(dict.fromkeys(marker for _position, marker in slots if marker.what == "ago")),
     )
 

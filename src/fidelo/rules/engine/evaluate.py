@@ -200,8 +200,9 @@ class _Entry(NamedTuple):
     line_shares: bool
 
 
-def _entry(rule: Rule, limited: bool) -> _Entry:
+def _entry(rule: Rule) -> _Entry:
     plan = rule.plan or compile_rule(rule)
+    limited = rule.limits != NO_LIMITS
     return _Entry(rule, plan, rule.starts_at is not None or rule.ends_at is not None, plan.only_check, limited, limited or bool(rule.campaign))
 
 
@@ -213,13 +214,12 @@ class _Candidates:
     when the event holds none of its values, instead of being run: most of a catalogue's
     product, category, store and tier offers, on most events."""
 
-    __slots__ = ("entries", "indexed", "limited", "on_context", "on_lines", "rules", "unindexed")
+    __slots__ = ("entries", "indexed", "on_context", "on_lines", "rules", "unindexed")
 
     def __init__(self, rules: list[Rule]) -> None:
         self.rules = tuple(rules)
-        self.limited = tuple(rule.limits != NO_LIMITS for rule in self.rules)  # whose limits apply
         # What the loop without explanations reads of each rule, in one tuple: _Entry.
-        self.entries = tuple(_entry(rule, limited) for rule, limited in zip(self.rules, self.limited))
+        self.entries = tuple(_entry(rule) for rule in self.rules)
         on_lines: dict[str, dict[Any, list[int]]] = {}
         on_context: dict[str, dict[Any, list[int]]] = {}
         for position, rule in enumerate(self.rules):
@@ -329,16 +329,13 @@ def evaluate(
     if not explain:  # the purchase path's: see _award
         _award(ctx, candidates, usage, room_left, awards)
         return Evaluation(awards=tuple(awards), skipped=())
-    positions = range(len(candidates.rules))
-    rule_list = candidates.rules
 
     def say(rule: Rule, code: str, **params: Any) -> None:  # why a rule gave nothing
         skipped.append(_skip(rule, code, **params))
 
     moment = event.occurred_at
     winner: Rule | None = None
-    for position in positions:
-        rule = rule_list[position]
+    for rule, plan, _dated, check, limited, _line_shares in candidates.entries:  # every rule, to say why it gave nothing
         if winner is not None:
             say(rule, "exclusive_rule_won", winner=winner.name, winner_id=winner.id)
             continue
@@ -348,8 +345,6 @@ def evaluate(
         if rule.ends_at is not None and moment >= rule.ends_at:
             say(rule, "rule_ended", ends_at=rule.ends_at.isoformat())
             continue
-        plan = rule.plan or compile_rule(rule)
-        check = plan.only_check
         if check is not None:  # one condition, on the event's context (most rules): checked at once
             failed, matching = (None if check(ctx) else plan.steps[0][0]), None
         else:
@@ -359,7 +354,7 @@ def evaluate(
             continue
         if matching is None:
             matching = plan.matching(ctx) if plan.uses_lines else ctx.all_lines
-        refusal = _give(rule, plan, ctx, matching, candidates.limited[position], usage, room_left, awards)
+        refusal = _give(rule, plan, ctx, matching, limited, usage, room_left, awards)
         if refusal is not None:
             say(rule, refusal[0], **refusal[1])
             continue
